@@ -1,0 +1,323 @@
+// A small mutable view over a (frozen, decoded) GraphProto: who produces and who reads each value,
+// constants, names, safe removal and topological order. Rules read it; the apply step edits it;
+// `toProto()` builds a new GraphProto that reuses every untouched message as-is.
+
+import type { AttributeProto, GraphProto, NodeProto, TensorProto, ValueInfoProto } from '../onnx/schema.js';
+import { AttributeType } from '../onnx/schema.js';
+import { emptyTensor } from '../onnx/tensor.js';
+
+export class GraphStructureError extends Error {}
+
+/** Names read inside a node's subgraphs (If/Loop/Scan bodies) that come from the enclosing scope. */
+function outerScopeReads(node: NodeProto): string[] {
+  const reads = new Set<string>();
+  const visitGraph = (g: GraphProto, outerDefined: ReadonlySet<string>): void => {
+    const defined = new Set<string>(outerDefined);
+    for (const i of g.input) if (i.name) defined.add(i.name);
+    for (const t of g.initializer) if (t.name) defined.add(t.name);
+    for (const n of g.node) for (const o of n.output) if (o) defined.add(o);
+    for (const n of g.node) {
+      for (const i of n.input) if (i && !defined.has(i)) reads.add(i);
+      for (const a of n.attribute) visitAttr(a, defined);
+    }
+    for (const o of g.output) if (o.name && !defined.has(o.name)) reads.add(o.name);
+  };
+  const visitAttr = (a: AttributeProto, defined: ReadonlySet<string>): void => {
+    if (a.g) visitGraph(a.g, defined);
+    for (const g of a.graphs) visitGraph(g, defined);
+  };
+  for (const a of node.attribute) visitAttr(a, new Set());
+  return [...reads];
+}
+
+export function attr(node: NodeProto, name: string): AttributeProto | undefined {
+  return node.attribute.find((a) => a.name === name);
+}
+
+export function attrInt(node: NodeProto, name: string, fallback: number): number {
+  const a = attr(node, name);
+  if (a?.i === undefined) return fallback;
+  return Number(a.i);
+}
+
+export function attrFloat(node: NodeProto, name: string, fallback: number): number {
+  return attr(node, name)?.f ?? fallback;
+}
+
+export function attrInts(node: NodeProto, name: string): number[] | undefined {
+  const a = attr(node, name);
+  return a ? a.ints.map(Number) : undefined;
+}
+
+export function attrString(node: NodeProto, name: string): string | undefined {
+  const s = attr(node, name)?.s;
+  return s === undefined ? undefined : new TextDecoder().decode(s);
+}
+
+export function isDefaultDomain(node: NodeProto): boolean {
+  return !node.domain || node.domain === 'ai.onnx';
+}
+
+export class GraphView {
+  /** Working node list, in the order nodes will be written. */
+  nodes: NodeProto[];
+  readonly initializers: Map<string, TensorProto>;
+  inputs: ValueInfoProto[];
+  outputs: ValueInfoProto[];
+  valueInfo: ValueInfoProto[];
+  private producerIndex = new Map<string, NodeProto>();
+  private consumerIndex = new Map<string, NodeProto[]>();
+  private implicitReads = new Map<NodeProto, string[]>();
+  private names = new Set<string>();
+  private dirty = true;
+
+  constructor(
+    readonly original: GraphProto,
+    readonly opset: number,
+  ) {
+    this.nodes = [...original.node];
+    this.initializers = new Map();
+    for (const t of original.initializer) if (t.name) this.initializers.set(t.name, t);
+    this.inputs = [...original.input];
+    this.outputs = [...original.output];
+    this.valueInfo = [...original.value_info];
+    for (const n of this.nodes) {
+      if (n.attribute.some((a) => a.g || a.graphs.length)) this.implicitReads.set(n, outerScopeReads(n));
+    }
+  }
+
+  private index(): void {
+    if (!this.dirty) return;
+    this.producerIndex.clear();
+    this.consumerIndex.clear();
+    this.names.clear();
+    for (const i of this.inputs) if (i.name) this.names.add(i.name);
+    for (const k of this.initializers.keys()) this.names.add(k);
+    for (const n of this.nodes) {
+      if (n.name) this.names.add(n.name);
+      for (const o of n.output) {
+        if (!o) continue;
+        this.producerIndex.set(o, n);
+        this.names.add(o);
+      }
+      const reads = [...n.input, ...(this.implicitReads.get(n) ?? [])];
+      for (const i of reads) {
+        if (!i) continue;
+        let list = this.consumerIndex.get(i);
+        if (!list) this.consumerIndex.set(i, (list = []));
+        if (!list.includes(n)) list.push(n);
+      }
+    }
+    this.dirty = false;
+  }
+
+  /** Call after editing `nodes`, `inputs` or `outputs` directly. */
+  invalidate(): void {
+    this.dirty = true;
+  }
+
+  producer(value: string): NodeProto | undefined {
+    this.index();
+    return this.producerIndex.get(value);
+  }
+
+  consumers(value: string): readonly NodeProto[] {
+    this.index();
+    return this.consumerIndex.get(value) ?? [];
+  }
+
+  isGraphOutput(value: string): boolean {
+    return this.outputs.some((o) => o.name === value);
+  }
+
+  isGraphInput(value: string): boolean {
+    return this.inputs.some((i) => i.name === value);
+  }
+
+  /** Values read by nodes or the graph outputs. */
+  isUsed(value: string): boolean {
+    return this.consumers(value).length > 0 || this.isGraphOutput(value);
+  }
+
+  /**
+   * The constant tensor behind a value: an initializer (unless it is also a graph input, which a
+   * caller may override), or a Constant node's `value`, looking through Identity.
+   */
+  constant(value: string): TensorProto | undefined {
+    for (let hops = 0; hops < 16; hops++) {
+      const init = this.initializers.get(value);
+      if (init) return this.isGraphInput(value) ? undefined : init;
+      const p = this.producer(value);
+      if (!p || !isDefaultDomain(p)) return undefined;
+      if (p.op_type === 'Identity' && p.input[0]) {
+        value = p.input[0];
+        continue;
+      }
+      if (p.op_type !== 'Constant') return undefined;
+      const a = p.attribute[0];
+      if (!a) return undefined;
+      if (a.t) return a.t;
+      // value_float(s) / value_int(s) (opset 12+): build the tensor they stand for.
+      if (a.type === AttributeType.FLOAT && a.f !== undefined) return emptyTensor({ data_type: 1, dims: [], float_data: Float32Array.of(a.f) });
+      if (a.type === AttributeType.FLOATS) return emptyTensor({ data_type: 1, dims: [a.floats.length], float_data: a.floats });
+      if (a.type === AttributeType.INT && a.i !== undefined) return emptyTensor({ data_type: 7, dims: [], int64_data: [a.i] });
+      if (a.type === AttributeType.INTS) return emptyTensor({ data_type: 7, dims: [a.ints.length], int64_data: [...a.ints] });
+      return undefined;
+    }
+    return undefined;
+  }
+
+  /** Shape of a value as declared in the graph (inputs, outputs, value_info, initializers). */
+  declaredShape(value: string): (number | string | undefined)[] | undefined {
+    const init = this.initializers.get(value);
+    if (init) return init.dims.map(Number);
+    const vi = [...this.inputs, ...this.outputs, ...this.valueInfo].find((v) => v.name === value);
+    const shape = vi?.type?.tensor_type?.shape;
+    if (!shape) return undefined;
+    return shape.dim.map((d) => (d.dim_value !== undefined ? Number(d.dim_value) : d.dim_param || undefined));
+  }
+
+  declaredElemType(value: string): number | undefined {
+    const init = this.initializers.get(value);
+    if (init) return init.data_type;
+    const vi = [...this.inputs, ...this.outputs, ...this.valueInfo].find((v) => v.name === value);
+    return vi?.type?.tensor_type?.elem_type;
+  }
+
+  /** A fresh value or node name derived from `base` that clashes with nothing in the graph. */
+  uniqueName(base: string): string {
+    this.index();
+    let name = base;
+    for (let i = 1; this.names.has(name); i++) name = `${base}_${i}`;
+    this.names.add(name);
+    return name;
+  }
+
+  addInitializer(t: TensorProto): void {
+    if (!t.name) throw new GraphStructureError('initializer without a name');
+    this.initializers.set(t.name, t);
+    this.dirty = true;
+  }
+
+  /** Inserts nodes right after `anchor` (or at the end), keeping the list close to its old order. */
+  insertAfter(anchor: NodeProto | undefined, added: NodeProto[]): void {
+    const at = anchor ? this.nodes.indexOf(anchor) : -1;
+    if (at < 0) this.nodes.push(...added);
+    else this.nodes.splice(at + 1, 0, ...added);
+    this.dirty = true;
+  }
+
+  /**
+   * Removes `candidates` that nobody reads any more, then, backwards, the producers of their
+   * inputs that became unread, and initializers only they read. A node with an output that is
+   * still read (by a node or as a graph output) is never removed. Returns the removed nodes.
+   */
+  removeDead(candidates: Iterable<NodeProto>): NodeProto[] {
+    const removed: NodeProto[] = [];
+    const queue = [...candidates];
+    const gone = new Set<NodeProto>();
+    while (queue.length > 0) {
+      const n = queue.shift()!;
+      if (gone.has(n) || !this.nodes.includes(n)) continue;
+      if (n.output.some((o) => o && this.isUsed(o))) continue;
+      this.nodes.splice(this.nodes.indexOf(n), 1);
+      this.dirty = true;
+      gone.add(n);
+      removed.push(n);
+      for (const i of [...n.input, ...(this.implicitReads.get(n) ?? [])]) {
+        if (!i) continue;
+        const p = this.producer(i);
+        if (p) queue.push(p);
+        else if (this.initializers.has(i) && !this.isUsed(i) && !this.isGraphInput(i)) this.initializers.delete(i);
+      }
+    }
+    if (removed.length) {
+      const live = new Set<string>();
+      for (const n of this.nodes) for (const o of n.output) live.add(o);
+      for (const i of this.inputs) live.add(i.name ?? '');
+      for (const k of this.initializers.keys()) live.add(k);
+      this.valueInfo = this.valueInfo.filter((v) => v.name !== undefined && live.has(v.name));
+    }
+    return removed;
+  }
+
+  /**
+   * Nodes in an order where every value is produced before it is read (stable: keeps the current
+   * order where it is already valid). Throws on a cycle or a value nobody produces.
+   */
+  topologicalOrder(): NodeProto[] {
+    const available = new Set<string>(['']);
+    for (const i of this.inputs) if (i.name) available.add(i.name);
+    for (const k of this.initializers.keys()) available.add(k);
+    const pending = [...this.nodes];
+    const order: NodeProto[] = [];
+    const producedBy = new Map<string, NodeProto>();
+    for (const n of pending) for (const o of n.output) if (o) producedBy.set(o, n);
+    const reads = (n: NodeProto): string[] => [...n.input, ...(this.implicitReads.get(n) ?? [])];
+    for (const n of pending) {
+      for (const i of reads(n)) {
+        if (!available.has(i) && !producedBy.has(i)) {
+          throw new GraphStructureError(`node '${n.name || n.op_type}' reads '${i}', which no node, input or initializer produces`);
+        }
+      }
+    }
+    while (pending.length > 0) {
+      let progressed = false;
+      for (let k = 0; k < pending.length; ) {
+        const n = pending[k]!;
+        if (reads(n).every((i) => available.has(i))) {
+          order.push(n);
+          for (const o of n.output) if (o) available.add(o);
+          pending.splice(k, 1);
+          progressed = true;
+        } else {
+          k++;
+        }
+      }
+      if (!progressed) {
+        const names = pending.slice(0, 3).map((n) => `'${n.name || n.op_type}'`).join(', ');
+        throw new GraphStructureError(`the graph has a cycle through ${names}${pending.length > 3 ? ', …' : ''}`);
+      }
+    }
+    return order;
+  }
+
+  /** Sorts `nodes` topologically in place. */
+  sort(): void {
+    this.nodes = this.topologicalOrder();
+    this.dirty = true;
+  }
+
+  /** Checks structure the rules rely on: single producer per value, produced before read, no cycle. */
+  validate(): void {
+    const seen = new Set<string>();
+    for (const i of this.inputs) if (i.name) seen.add(i.name);
+    for (const n of this.nodes) {
+      for (const o of n.output) {
+        if (!o) continue;
+        if (seen.has(o) && !this.initializers.has(o)) throw new GraphStructureError(`value '${o}' is produced more than once`);
+        if (this.initializers.has(o)) throw new GraphStructureError(`value '${o}' is both an initializer and a node output`);
+        seen.add(o);
+      }
+    }
+    this.topologicalOrder();
+    for (const o of this.outputs) {
+      if (o.name && !seen.has(o.name) && !this.initializers.has(o.name)) throw new GraphStructureError(`graph output '${o.name}' is never produced`);
+    }
+  }
+
+  /** A new GraphProto with the view's contents; untouched fields and messages are the originals. */
+  toProto(): GraphProto {
+    const initializer = this.original.initializer.filter((t) => t.name && this.initializers.get(t.name) === t);
+    const known = new Set(initializer);
+    for (const t of this.initializers.values()) if (!known.has(t)) initializer.push(t);
+    return {
+      ...this.original,
+      node: this.nodes,
+      initializer,
+      input: this.inputs,
+      output: this.outputs,
+      value_info: this.valueInfo,
+    };
+  }
+}

@@ -1,0 +1,654 @@
+// The protobuf wire codec for ONNX messages.
+//
+// protobufjs parses proto/onnx.proto and gives us the reflection (field numbers, types, packing);
+// the wire format itself is read and written here, because gapify needs three things protobufjs's
+// generated codec does not give:
+//   - unknown fields are kept (raw bytes), so models from a newer ONNX survive a round trip;
+//   - decoded messages remember the bytes they came from and are frozen, so an unchanged message —
+//     a 400 MB initializer, or the whole model — is written back as those very bytes (zero-copy,
+//     byte-identical) while changed messages are rebuilt from fresh objects around them;
+//   - encoding produces a list of chunks (views into the input file plus small new pieces) instead
+//     of one buffer, so writing a rewritten model costs about a file copy.
+// int64 values become `number` (or `bigint` past 2^53) here, once, and nowhere else.
+
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
+import { UNKNOWN, type I64 } from './schema.js';
+
+/** The bytes a decoded message was read from; non-enumerable so a spread copy does not inherit it. */
+export const SOURCE: unique symbol = Symbol('onnx.sourceBytes');
+
+export class WireError extends Error {
+  constructor(
+    message: string,
+    readonly path: string,
+  ) {
+    super(path ? `${path}: ${message}` : message);
+    this.name = 'WireError';
+  }
+}
+
+export interface DecodeLimits {
+  /** Deepest message nesting accepted (subgraphs inside attributes nest). */
+  maxDepth: number;
+}
+
+const DEFAULT_LIMITS: DecodeLimits = { maxDepth: 64 };
+
+// ---------------------------------------------------------------------------------------------
+// Schema: per message type, its fields keyed by number.
+
+type ScalarKind =
+  | 'double' | 'float' | 'int32' | 'uint32' | 'sint32' | 'int64' | 'uint64' | 'sint64'
+  | 'fixed32' | 'sfixed32' | 'fixed64' | 'sfixed64' | 'bool' | 'string' | 'bytes' | 'enum';
+
+interface FieldInfo {
+  readonly name: string;
+  readonly id: number;
+  readonly kind: ScalarKind | 'message';
+  readonly repeated: boolean;
+  readonly packed: boolean;
+  /** For kind 'message'. */
+  message?: MessageInfo;
+}
+
+interface MessageInfo {
+  readonly name: string;
+  readonly byId: Map<number, FieldInfo>;
+  /** Fields in field-number order: the order protobuf writers emit them. */
+  readonly ordered: FieldInfo[];
+}
+
+const WIRE_VARINT = 0;
+const WIRE_I64 = 1;
+const WIRE_LEN = 2;
+const WIRE_I32 = 5;
+
+function wireTypeOf(kind: FieldInfo['kind']): number {
+  switch (kind) {
+    case 'double': case 'fixed64': case 'sfixed64': return WIRE_I64;
+    case 'float': case 'fixed32': case 'sfixed32': return WIRE_I32;
+    case 'string': case 'bytes': case 'message': return WIRE_LEN;
+    default: return WIRE_VARINT;
+  }
+}
+
+function schemaPath(): string {
+  // src/onnx/codec.ts is compiled to dist/src/onnx/codec.js; the schema lives in proto/.
+  for (const rel of ['../../proto/onnx.proto', '../../../proto/onnx.proto']) {
+    const p = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(p)) return p;
+  }
+  throw new Error('proto/onnx.proto not found next to the gapify package');
+}
+
+let schemaCache: Map<string, MessageInfo> | undefined;
+
+function loadSchema(): Map<string, MessageInfo> {
+  if (schemaCache) return schemaCache;
+  const root = new protobuf.Root().loadSync(schemaPath(), { keepCase: true });
+  root.resolveAll();
+  const infos = new Map<string, MessageInfo>();
+  const types: protobuf.Type[] = [];
+  const collect = (ns: protobuf.NamespaceBase): void => {
+    for (const nested of ns.nestedArray) {
+      if (nested instanceof protobuf.Type) types.push(nested);
+      if (nested instanceof protobuf.Namespace || nested instanceof protobuf.Type) collect(nested);
+    }
+  };
+  collect(root);
+  for (const t of types) {
+    infos.set(t.fullName.replace(/^\./, ''), { name: t.fullName.replace(/^\./, ''), byId: new Map(), ordered: [] });
+  }
+  for (const t of types) {
+    const info = infos.get(t.fullName.replace(/^\./, ''))!;
+    for (const f of [...t.fieldsArray].sort((a, b) => a.id - b.id)) {
+      if (f.map) throw new Error(`map fields are not supported (${t.name}.${f.name})`);
+      const resolved = f.resolvedType;
+      let kind: FieldInfo['kind'];
+      let message: MessageInfo | undefined;
+      if (resolved instanceof protobuf.Type) {
+        kind = 'message';
+        message = infos.get(resolved.fullName.replace(/^\./, ''));
+      } else if (resolved instanceof protobuf.Enum) {
+        kind = 'enum';
+      } else {
+        kind = f.type as ScalarKind;
+      }
+      const field: FieldInfo = { name: f.name, id: f.id, kind, repeated: f.repeated, packed: f.repeated && f.packed && kind !== 'message' && kind !== 'string' && kind !== 'bytes' };
+      if (message) field.message = message;
+      info.byId.set(f.id, field);
+      info.ordered.push(field);
+    }
+  }
+  schemaCache = infos;
+  return infos;
+}
+
+function messageInfo(typeName: string): MessageInfo {
+  const info = loadSchema().get(typeName);
+  if (!info) throw new Error(`unknown message type ${typeName}`);
+  return info;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+const utf8 = new TextDecoder('utf-8');
+const TWO_32 = 4294967296;
+
+class Reader {
+  pos: number;
+  constructor(
+    readonly buf: Uint8Array,
+    start: number,
+    readonly end: number,
+  ) {
+    this.pos = start;
+  }
+
+  /** A varint as a JS number when it fits in 53 bits; else a bigint of its 64 raw bits. */
+  varint(path: string): number | bigint {
+    const buf = this.buf;
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 7; i++) {
+      if (this.pos >= this.end) throw new WireError('truncated varint', path);
+      const b = buf[this.pos++]!;
+      result += (b & 0x7f) * mul;
+      if (b < 0x80) return result;
+      mul *= 128;
+    }
+    // 49 bits read and more follow: finish in bigint.
+    let big = BigInt(result);
+    let shift = 49n;
+    for (let i = 7; i < 10; i++) {
+      if (this.pos >= this.end) throw new WireError('truncated varint', path);
+      const b = buf[this.pos++]!;
+      big |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) return BigInt.asUintN(64, big);
+      shift += 7n;
+    }
+    throw new WireError('varint longer than 10 bytes', path);
+  }
+
+  /** A small non-negative varint (tags, lengths): anything past 2^53 is corrupt input. */
+  uint(path: string): number {
+    const v = this.varint(path);
+    if (typeof v === 'bigint') throw new WireError(`value ${v} out of range`, path);
+    return v;
+  }
+
+  fixed32(path: string): number {
+    if (this.pos + 4 > this.end) throw new WireError('truncated fixed32', path);
+    const b = this.buf;
+    const p = this.pos;
+    this.pos += 4;
+    return (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16)) + b[p + 3]! * 0x1000000;
+  }
+
+  skip(wire: number, path: string): void {
+    switch (wire) {
+      case WIRE_VARINT: this.varint(path); return;
+      case WIRE_I64: this.need(8, path); this.pos += 8; return;
+      case WIRE_I32: this.need(4, path); this.pos += 4; return;
+      case WIRE_LEN: {
+        const n = this.uint(path);
+        this.need(n, path);
+        this.pos += n;
+        return;
+      }
+      default: throw new WireError(`unsupported wire type ${wire}`, path);
+    }
+  }
+
+  need(n: number, path: string): void {
+    if (n > this.end - this.pos) {
+      throw new WireError(`declares ${n} bytes but only ${this.end - this.pos} remain`, path);
+    }
+  }
+}
+
+function toI64(v: number | bigint, kind: string): I64 {
+  if (typeof v === 'number') return v;
+  const signed = kind === 'uint64' ? v : BigInt.asIntN(64, v);
+  return signed >= BigInt(Number.MIN_SAFE_INTEGER) && signed <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(signed) : signed;
+}
+
+function toInt32(v: number | bigint, kind: string): number {
+  if (kind === 'uint32') return typeof v === 'bigint' ? Number(BigInt.asUintN(32, v)) : v >>> 0;
+  if (typeof v === 'bigint') return Number(BigInt.asIntN(32, v));
+  return v > 0x7fffffff ? v | 0 : v;
+}
+
+function decodeVarintScalar(field: FieldInfo, raw: number | bigint): number | bigint | boolean {
+  switch (field.kind) {
+    case 'int64': case 'uint64': return toI64(raw, field.kind);
+    case 'sint64': {
+      const u = typeof raw === 'bigint' ? raw : BigInt(raw);
+      return toI64((u >> 1n) ^ -(u & 1n), 'int64');
+    }
+    case 'sint32': {
+      const u = Number(typeof raw === 'bigint' ? BigInt.asUintN(32, raw) : raw) >>> 0;
+      return (u >>> 1) ^ -(u & 1);
+    }
+    case 'bool': return raw !== 0 && raw !== 0n;
+    default: return toInt32(raw, field.kind);
+  }
+}
+
+function readFixed(r: Reader, field: FieldInfo, path: string): number | bigint {
+  const view = new DataView(r.buf.buffer, r.buf.byteOffset, r.buf.byteLength);
+  switch (field.kind) {
+    case 'float': { r.need(4, path); const v = view.getFloat32(r.pos, true); r.pos += 4; return v; }
+    case 'double': { r.need(8, path); const v = view.getFloat64(r.pos, true); r.pos += 8; return v; }
+    case 'fixed32': return r.fixed32(path);
+    case 'sfixed32': return r.fixed32(path) | 0;
+    case 'fixed64': case 'sfixed64': {
+      r.need(8, path);
+      const v = view.getBigUint64(r.pos, true);
+      r.pos += 8;
+      return toI64(field.kind === 'fixed64' ? v : BigInt.asIntN(64, v), 'uint64');
+    }
+    default: throw new WireError(`internal: ${field.kind} is not fixed-width`, path);
+  }
+}
+
+/** Packed floats/doubles become a typed array over the file bytes (copied only when unaligned). */
+function typedArrayOf(kind: 'float' | 'double', buf: Uint8Array, start: number, length: number): Float32Array | Float64Array {
+  const size = kind === 'float' ? 4 : 8;
+  const count = Math.floor(length / size);
+  const offset = buf.byteOffset + start;
+  if (offset % size === 0) {
+    return kind === 'float' ? new Float32Array(buf.buffer, offset, count) : new Float64Array(buf.buffer, offset, count);
+  }
+  const copy = buf.slice(start, start + count * size);
+  return kind === 'float' ? new Float32Array(copy.buffer, 0, count) : new Float64Array(copy.buffer, 0, count);
+}
+
+function concatTyped<T extends Float32Array | Float64Array>(a: T, b: T): T {
+  const out = new (a.constructor as { new(n: number): T })(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+function newRepeated(field: FieldInfo): unknown {
+  if (field.kind === 'float') return new Float32Array(0);
+  if (field.kind === 'double') return new Float64Array(0);
+  return [];
+}
+
+function decodeMessage(info: MessageInfo, r: Reader, end: number, path: string, depth: number, limits: DecodeLimits): Record<string | symbol, unknown> {
+  if (depth > limits.maxDepth) throw new WireError(`messages nested deeper than ${limits.maxDepth}`, path);
+  const start = r.pos;
+  const msg: Record<string | symbol, unknown> = {};
+  for (const f of info.ordered) if (f.repeated) msg[f.name] = newRepeated(f);
+  let unknown: Uint8Array[] | undefined;
+  // Floats met one by one (unpacked) are gathered here and turned into a typed array at the end.
+  let scalarFloats: Map<string, number[]> | undefined;
+
+  while (r.pos < end) {
+    const tagStart = r.pos;
+    const tag = r.uint(path);
+    const id = Math.floor(tag / 8);
+    const wire = tag & 7;
+    if (id === 0) throw new WireError('field number 0', path);
+    const field = info.byId.get(id);
+    const fieldPath = field ? `${path}.${field.name}` : `${path}.#${id}`;
+    if (!field || (wire !== wireTypeOf(field.kind) && !(field.repeated && wire === WIRE_LEN && field.kind !== 'message' && field.kind !== 'string' && field.kind !== 'bytes'))) {
+      // Unknown field, or a known number with a foreign wire type: keep it verbatim.
+      r.skip(wire, fieldPath);
+      (unknown ??= []).push(r.buf.subarray(tagStart, r.pos));
+      continue;
+    }
+
+    if (wire === WIRE_LEN && field.kind !== 'string' && field.kind !== 'bytes' && field.kind !== 'message') {
+      // Packed repeated scalars.
+      const len = r.uint(fieldPath);
+      r.need(len, fieldPath);
+      const stop = r.pos + len;
+      if (field.kind === 'float' || field.kind === 'double') {
+        const arr = typedArrayOf(field.kind, r.buf, r.pos, len);
+        const prev = msg[field.name] as Float32Array | Float64Array;
+        msg[field.name] = prev.length === 0 ? arr : concatTyped(prev, arr);
+        r.pos = stop;
+      } else {
+        const arr = msg[field.name] as unknown[];
+        const sub = new Reader(r.buf, r.pos, stop);
+        while (sub.pos < stop) {
+          arr.push(wireTypeOf(field.kind) === WIRE_VARINT ? decodeVarintScalar(field, sub.varint(fieldPath)) : readFixed(sub, field, fieldPath));
+        }
+        r.pos = stop;
+      }
+      continue;
+    }
+
+    let value: unknown;
+    switch (field.kind) {
+      case 'message': {
+        const len = r.uint(fieldPath);
+        r.need(len, fieldPath);
+        const idx = field.repeated ? `[${(msg[field.name] as unknown[]).length}]` : '';
+        const stop = r.pos + len;
+        value = decodeMessage(field.message!, r, stop, fieldPath + idx, depth + 1, limits);
+        break;
+      }
+      case 'string': {
+        const len = r.uint(fieldPath);
+        r.need(len, fieldPath);
+        value = utf8.decode(r.buf.subarray(r.pos, r.pos + len));
+        r.pos += len;
+        break;
+      }
+      case 'bytes': {
+        const len = r.uint(fieldPath);
+        r.need(len, fieldPath);
+        value = r.buf.subarray(r.pos, r.pos + len);
+        r.pos += len;
+        break;
+      }
+      case 'float': case 'double': case 'fixed32': case 'sfixed32': case 'fixed64': case 'sfixed64':
+        value = readFixed(r, field, fieldPath);
+        break;
+      default:
+        value = decodeVarintScalar(field, r.varint(fieldPath));
+    }
+    if (!field.repeated) msg[field.name] = value;
+    else if (field.kind === 'float' || field.kind === 'double') ((scalarFloats ??= new Map()).get(field.name) ?? scalarFloats.set(field.name, []).get(field.name)!).push(value as number);
+    else (msg[field.name] as unknown[]).push(value);
+  }
+  if (r.pos !== end) throw new WireError('message overruns its declared length', path);
+  if (scalarFloats) {
+    for (const [name, values] of scalarFloats) {
+      const f = info.ordered.find((x) => x.name === name)!;
+      const prev = msg[name] as Float32Array | Float64Array;
+      const arr = f.kind === 'float' ? Float32Array.from(values) : Float64Array.from(values);
+      msg[name] = prev.length === 0 ? arr : concatTyped(prev, arr);
+    }
+  }
+  if (unknown) msg[UNKNOWN] = Object.freeze(unknown);
+  Object.defineProperty(msg, SOURCE, { value: r.buf.subarray(start, end), enumerable: false });
+  for (const f of info.ordered) {
+    if (f.repeated && Array.isArray(msg[f.name])) Object.freeze(msg[f.name]);
+  }
+  return Object.freeze(msg);
+}
+
+/** Decodes `bytes` as the message `typeName` (e.g. 'onnx.ModelProto'). Throws WireError. */
+export function decode<T>(typeName: string, bytes: Uint8Array, limits: Partial<DecodeLimits> = {}): T {
+  const info = messageInfo(typeName);
+  const r = new Reader(bytes, 0, bytes.length);
+  return decodeMessage(info, r, bytes.length, typeName.replace(/^onnx\./, ''), 0, { ...DEFAULT_LIMITS, ...limits }) as T;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+export interface EncodeOptions {
+  /** Write unchanged decoded messages back as their original bytes (default true). */
+  reuseSource?: boolean;
+}
+
+/** Byte fields and reused messages at least this large become chunks of their own instead of being copied. */
+const VIEW_CHUNK_MIN = 16 * 1024;
+
+function varintSize(v: number): number {
+  if (v < 0) return 10;
+  let n = 1;
+  while (v >= 128) {
+    v = Math.floor(v / 128);
+    n++;
+  }
+  return n;
+}
+
+function bigVarintSize(v: bigint): number {
+  let u = BigInt.asUintN(64, v);
+  let n = 1;
+  while (u >= 128n) {
+    u >>= 7n;
+    n++;
+  }
+  return n;
+}
+
+const utf8enc = new TextEncoder();
+
+function isMessage(v: unknown): v is Record<string | symbol, unknown> {
+  return typeof v === 'object' && v !== null;
+}
+
+class SizeCache {
+  readonly sizes = new Map<object, number>();
+  readonly strings = new Map<string, Uint8Array>();
+  constructor(readonly reuse: boolean) {}
+
+  utf8(s: string): Uint8Array {
+    let b = this.strings.get(s);
+    if (!b) {
+      b = utf8enc.encode(s);
+      this.strings.set(s, b);
+    }
+    return b;
+  }
+}
+
+function scalarSize(field: FieldInfo, v: unknown, cache: SizeCache): number {
+  switch (field.kind) {
+    case 'float': case 'fixed32': case 'sfixed32': return 4;
+    case 'double': case 'fixed64': case 'sfixed64': return 8;
+    case 'bool': return 1;
+    case 'string': { const b = cache.utf8(v as string); return varintSize(b.length) + b.length; }
+    case 'bytes': { const n = (v as Uint8Array).length; return varintSize(n) + n; }
+    case 'sint32': { const n = v as number; return varintSize(((n << 1) ^ (n >> 31)) >>> 0); }
+    case 'sint64': { const n = BigInt(v as I64); return bigVarintSize((n << 1n) ^ (n >> 63n)); }
+    default: return typeof v === 'bigint' ? bigVarintSize(v) : varintSize(v as number);
+  }
+}
+
+function sizeOf(info: MessageInfo, msg: Record<string | symbol, unknown>, cache: SizeCache): number {
+  const known = cache.sizes.get(msg);
+  if (known !== undefined) return known;
+  const src = msg[SOURCE] as Uint8Array | undefined;
+  let size = 0;
+  if (cache.reuse && src && Object.isFrozen(msg)) {
+    size = src.length;
+  } else {
+    for (const f of info.ordered) {
+      const v = msg[f.name];
+      if (v === undefined || v === null) continue;
+      const tagSize = varintSize(f.id * 8);
+      if (!f.repeated) {
+        size += tagSize + (f.kind === 'message' ? lenPrefixed(sizeOf(f.message!, v as Record<string, unknown>, cache)) : scalarSize(f, v, cache));
+        continue;
+      }
+      const arr = v as ArrayLike<unknown>;
+      if (arr.length === 0) continue;
+      if (f.packed) {
+        let body = 0;
+        for (let i = 0; i < arr.length; i++) body += scalarSize(f, arr[i], cache);
+        size += tagSize + lenPrefixed(body);
+      } else {
+        for (let i = 0; i < arr.length; i++) {
+          const item = arr[i];
+          size += tagSize + (f.kind === 'message' ? lenPrefixed(sizeOf(f.message!, item as Record<string, unknown>, cache)) : scalarSize(f, item, cache));
+        }
+      }
+    }
+    const unknown = msg[UNKNOWN] as readonly Uint8Array[] | undefined;
+    if (unknown) for (const u of unknown) size += u.length;
+  }
+  cache.sizes.set(msg, size);
+  return size;
+}
+
+function lenPrefixed(n: number): number {
+  return varintSize(n) + n;
+}
+
+/** Accumulates small writes in a scratch buffer and hands big views through as their own chunks. */
+class ChunkWriter {
+  readonly chunks: Uint8Array[] = [];
+  private buf: Uint8Array;
+  private view: DataView;
+  private pos = 0;
+
+  constructor(private readonly blockSize = 64 * 1024) {
+    this.buf = new Uint8Array(blockSize);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    this.flush();
+    if (n > this.buf.length) {
+      this.buf = new Uint8Array(n);
+      this.view = new DataView(this.buf.buffer);
+    }
+  }
+
+  private flush(): void {
+    if (this.pos > 0) this.chunks.push(this.buf.subarray(0, this.pos));
+    this.buf = new Uint8Array(this.blockSize);
+    this.view = new DataView(this.buf.buffer);
+    this.pos = 0;
+  }
+
+  varint(v: number): void {
+    if (v < 0) {
+      this.bigVarint(BigInt(v));
+      return;
+    }
+    this.ensure(10);
+    while (v >= 128) {
+      this.buf[this.pos++] = (v % 128) | 0x80;
+      v = Math.floor(v / 128);
+    }
+    this.buf[this.pos++] = v;
+  }
+
+  bigVarint(v: bigint): void {
+    let u = BigInt.asUintN(64, v);
+    this.ensure(10);
+    while (u >= 128n) {
+      this.buf[this.pos++] = Number(u & 0x7fn) | 0x80;
+      u >>= 7n;
+    }
+    this.buf[this.pos++] = Number(u);
+  }
+
+  float32(v: number): void { this.ensure(4); this.view.setFloat32(this.pos, v, true); this.pos += 4; }
+  float64(v: number): void { this.ensure(8); this.view.setFloat64(this.pos, v, true); this.pos += 8; }
+  uint32(v: number): void { this.ensure(4); this.view.setUint32(this.pos, v >>> 0, true); this.pos += 4; }
+  uint64(v: bigint): void { this.ensure(8); this.view.setBigUint64(this.pos, BigInt.asUintN(64, v), true); this.pos += 8; }
+
+  bytes(b: Uint8Array): void {
+    if (b.length >= VIEW_CHUNK_MIN) {
+      this.flush();
+      this.chunks.push(b);
+      return;
+    }
+    this.ensure(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+
+  finish(): Uint8Array[] {
+    this.flush();
+    return this.chunks;
+  }
+}
+
+function writeScalar(w: ChunkWriter, field: FieldInfo, v: unknown, cache: SizeCache): void {
+  switch (field.kind) {
+    case 'float': w.float32(v as number); return;
+    case 'double': w.float64(v as number); return;
+    case 'fixed32': case 'sfixed32': w.uint32(v as number); return;
+    case 'fixed64': case 'sfixed64': w.uint64(BigInt(v as I64)); return;
+    case 'bool': w.varint(v ? 1 : 0); return;
+    case 'string': { const b = cache.utf8(v as string); w.varint(b.length); w.bytes(b); return; }
+    case 'bytes': { const b = v as Uint8Array; w.varint(b.length); w.bytes(b); return; }
+    case 'sint32': { const n = v as number; w.varint(((n << 1) ^ (n >> 31)) >>> 0); return; }
+    case 'sint64': { const n = BigInt(v as I64); w.bigVarint((n << 1n) ^ (n >> 63n)); return; }
+    default:
+      if (typeof v === 'bigint') w.bigVarint(v);
+      else w.varint(v as number);
+  }
+}
+
+function writeMessage(w: ChunkWriter, info: MessageInfo, msg: Record<string | symbol, unknown>, cache: SizeCache): void {
+  const src = msg[SOURCE] as Uint8Array | undefined;
+  if (cache.reuse && src && Object.isFrozen(msg)) {
+    w.bytes(src);
+    return;
+  }
+  for (const f of info.ordered) {
+    const v = msg[f.name];
+    if (v === undefined || v === null) continue;
+    const wire = f.packed ? WIRE_LEN : wireTypeOf(f.kind);
+    const tag = f.id * 8 + wire;
+    if (!f.repeated) {
+      w.varint(tag);
+      if (f.kind === 'message') {
+        w.varint(sizeOf(f.message!, v as Record<string, unknown>, cache));
+        writeMessage(w, f.message!, v as Record<string, unknown>, cache);
+      } else {
+        writeScalar(w, f, v, cache);
+      }
+      continue;
+    }
+    const arr = v as ArrayLike<unknown>;
+    if (arr.length === 0) continue;
+    if (f.packed) {
+      w.varint(tag);
+      if ((f.kind === 'float' || f.kind === 'double') && (arr instanceof Float32Array || arr instanceof Float64Array)) {
+        const bytes = new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength);
+        w.varint(bytes.length);
+        w.bytes(bytes);
+        continue;
+      }
+      let body = 0;
+      for (let i = 0; i < arr.length; i++) body += scalarSize(f, arr[i], cache);
+      w.varint(body);
+      for (let i = 0; i < arr.length; i++) writeScalar(w, f, arr[i], cache);
+      continue;
+    }
+    for (let i = 0; i < arr.length; i++) {
+      const item = arr[i];
+      w.varint(tag);
+      if (f.kind === 'message') {
+        w.varint(sizeOf(f.message!, item as Record<string, unknown>, cache));
+        writeMessage(w, f.message!, item as Record<string, unknown>, cache);
+      } else {
+        writeScalar(w, f, item, cache);
+      }
+    }
+  }
+  const unknown = msg[UNKNOWN] as readonly Uint8Array[] | undefined;
+  if (unknown) for (const u of unknown) w.bytes(u);
+}
+
+/**
+ * Encodes `msg` as `typeName`, returning chunks whose concatenation is the serialized message.
+ * Large chunks are views into the decoded input: write them out before the input buffer goes away.
+ */
+export function encodeChunks(typeName: string, msg: object, options: EncodeOptions = {}): Uint8Array[] {
+  const info = messageInfo(typeName);
+  const cache = new SizeCache(options.reuseSource ?? true);
+  if (!isMessage(msg)) throw new Error('encode: not a message');
+  sizeOf(info, msg, cache);
+  const w = new ChunkWriter();
+  writeMessage(w, info, msg, cache);
+  return w.finish();
+}
+
+export function encode(typeName: string, msg: object, options: EncodeOptions = {}): Uint8Array {
+  return Buffer.concat(encodeChunks(typeName, msg, options));
+}
+
+/** Total encoded size in bytes, without producing the bytes. */
+export function encodedSize(typeName: string, msg: object, options: EncodeOptions = {}): number {
+  return sizeOf(messageInfo(typeName), msg as Record<string, unknown>, new SizeCache(options.reuseSource ?? true));
+}
