@@ -208,6 +208,28 @@ export class GraphView {
   }
 
   /**
+   * Removes `nodes` whatever reads their outputs — the caller has handed those outputs to new
+   * nodes — then cleans up what only they were reading (see removeDead).
+   */
+  detach(nodes: readonly NodeProto[]): void {
+    const feeders: NodeProto[] = [];
+    const inputs: string[] = [];
+    for (const n of nodes) {
+      const at = this.nodes.indexOf(n);
+      if (at >= 0) this.nodes.splice(at, 1);
+      inputs.push(...n.input);
+    }
+    this.dirty = true;
+    for (const i of inputs) {
+      if (!i) continue;
+      const p = this.producer(i);
+      if (p) feeders.push(p);
+      else if (this.initializers.has(i) && !this.isUsed(i) && !this.isGraphInput(i)) this.initializers.delete(i);
+    }
+    this.removeDead(feeders);
+  }
+
+  /**
    * Removes `candidates` that nobody reads any more, then, backwards, the producers of their
    * inputs that became unread, and initializers only they read. A node with an output that is
    * still read (by a node or as a graph output) is never removed. Returns the removed nodes.

@@ -1,0 +1,69 @@
+// `gapify <model>`: rewrite the classifier tails, verify, write.
+
+import { Command, Option } from 'commander';
+import { gapify, VerificationFailed, type GapifyReport } from '../gapify.js';
+import { formatReport } from '../report.js';
+import { ORDERS, type OrderOption } from '../rewrite/index.js';
+import { collect, parseNonNegative, parseSeed } from './options.js';
+import type { CliIO } from '../cli.js';
+
+interface RewriteFlags {
+  output?: string;
+  inPlace?: boolean;
+  verify: boolean;
+  dryRun?: boolean;
+  order: OrderOption;
+  inputShape?: string[];
+  atol?: number;
+  rtol?: number;
+  seed: number;
+  json?: boolean;
+}
+
+const EXAMPLES = `
+Examples:
+  $ gapify resnet50.onnx                      writes resnet50.gap.onnx, verified with onnxruntime
+  $ gapify model.onnx -o model.nin.onnx --json
+  $ gapify model.onnx --input-shape input:1,3,320,320 --order pool-first
+  $ gapify model.onnx --dry-run               report what would change, write nothing
+
+Exit codes: 0 done (also when there was nothing to rewrite), 1 verification failed (nothing
+written), 2 bad input or usage.`;
+
+export function rewriteCommand(io: CliIO): Command {
+  return new Command('rewrite')
+    .description('rewrite pool → flatten → fully-connected tails into Conv + GlobalAveragePool, verify, write <model>.gap.onnx')
+    .argument('<model>', 'ONNX model file')
+    .option('-o, --output <path>', 'output path (default: <model>.gap.onnx beside the input)')
+    .option('--in-place', 'allow the output to replace the input file')
+    .option('--no-verify', 'skip the onnxruntime check (the report says so)')
+    .option('--dry-run', 'analyse and report; write nothing')
+    .addOption(new Option('--order <order>', 'where the 1×1 Conv goes relative to the pool').choices(ORDERS).default('auto'))
+    .option('--input-shape <spec>', "input dims for symbolic ones, onnxsim's syntax: name:1,3,224,224 (name optional for one input); repeatable", collect)
+    .option('--atol <n>', 'absolute tolerance (default 1e-4; 1e-2 for float16 outputs)', parseNonNegative)
+    .option('--rtol <n>', 'relative tolerance (default 1e-3; 1e-2 for float16 outputs)', parseNonNegative)
+    .option('--seed <n>', 'seed of the random verification inputs', parseSeed, 0)
+    .option('--json', 'print the report as JSON on stdout')
+    .addHelpText('after', EXAMPLES)
+    .action(async (model: string, flags: RewriteFlags) => {
+      const print = (report: GapifyReport): void => io.out(flags.json ? JSON.stringify(report, null, 2) : formatReport(report));
+      try {
+        const report = await gapify(model, {
+          ...(flags.output !== undefined ? { output: flags.output } : {}),
+          inPlace: !!flags.inPlace,
+          verify: flags.verify,
+          dryRun: !!flags.dryRun,
+          order: flags.order,
+          inputShapes: flags.inputShape ?? [],
+          ...(flags.atol !== undefined ? { atol: flags.atol } : {}),
+          ...(flags.rtol !== undefined ? { rtol: flags.rtol } : {}),
+          seed: flags.seed,
+          log: io.progress,
+        });
+        print(report);
+      } catch (e) {
+        if (e instanceof VerificationFailed) print(e.report);
+        throw e;
+      }
+    });
+}

@@ -1,0 +1,154 @@
+// The main job: read a model, rewrite its classifier tails, prove the result with onnxruntime, and
+// only then put it at the output path. A model file is someone's work: the input is never written,
+// and the output appears (atomically) only once it is complete and verified.
+
+import { existsSync, realpathSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { ModelError, UsageError, VerificationError } from './errors.js';
+import { encodeModel, readModel, stageChunks, type ModelFile } from './onnx/model-io.js';
+import type { Dim, Shape } from './graph/shapes.js';
+import { analyzeModel, missingShapes, rewriteModel, type AlreadyGap, type Analysis, type OrderOption, type Refusal, type TailChange } from './rewrite/index.js';
+import { NO_INPUT_SHAPES, parseInputShapes, type InputShapeSpec } from './verify/input-shapes.js';
+import { resolveInputs, type ResolvedInput } from './verify/inputs.js';
+import { compareModels, comparisonFailures, type Comparison } from './verify/compare.js';
+import { probeValues } from './verify/probe.js';
+
+export interface GapifyOptions {
+  /** Output path; default `<input without .onnx>.gap.onnx` beside the input. */
+  output?: string;
+  /** Allow the output to be the input file itself. */
+  inPlace?: boolean;
+  /** Verify with onnxruntime before writing (default true). */
+  verify?: boolean;
+  /** Analyse and report, write nothing. */
+  dryRun?: boolean;
+  order?: OrderOption;
+  /** --input-shape specs, e.g. ['input:1,3,224,224']. */
+  inputShapes?: readonly string[];
+  atol?: number;
+  rtol?: number;
+  seed?: number;
+  /** May onnxruntime be run to learn shapes static inference can't? (default true) */
+  probe?: boolean;
+  /** Progress lines (stderr in the CLI). */
+  log?: (line: string) => void;
+}
+
+export type Verification =
+  | { status: 'passed' | 'failed'; comparison: Comparison; failures: string[] }
+  | { status: 'skipped'; reason: string };
+
+export interface GapifyReport {
+  input: string;
+  /** Where the model was (or would have been) written. */
+  output: string;
+  written: boolean;
+  /** Why nothing was written, when nothing was. */
+  nothingWritten?: string;
+  /** Input shapes the analysis and verification used, and where each came from. */
+  inputs: readonly ResolvedInput[];
+  rewritten: TailChange[];
+  refused: Refusal[];
+  alreadyGap: AlreadyGap[];
+  verification: Verification;
+}
+
+export function defaultOutputPath(input: string): string {
+  const ext = extname(input);
+  const stem = ext.toLowerCase() === '.onnx' ? basename(input, ext) : basename(input);
+  return join(dirname(resolve(input)), `${stem}.gap.onnx`);
+}
+
+function samePath(a: string, b: string): boolean {
+  const real = (p: string): string => (existsSync(p) ? realpathSync(p) : resolve(p));
+  return real(a) === real(b);
+}
+
+/** Concrete input dims for shape inference: the same ones verification feeds. */
+export function analysisInputs(file: ModelFile, spec: InputShapeSpec): { inputs: ResolvedInput[]; dims: Map<string, Dim[]> } {
+  const inputs = resolveInputs(file.model, spec, { label: file.path });
+  return { inputs, dims: new Map(inputs.map((i) => [i.name, [...i.shape]])) };
+}
+
+/**
+ * Analysis with onnxruntime's help where static shape inference is stuck (an op it doesn't know
+ * upstream of the tail): the model is run once with those values exposed as extra outputs.
+ */
+export async function analyzeWithProbe(file: ModelFile, spec: InputShapeSpec, probe: boolean, log?: (l: string) => void): Promise<{ analysis: Analysis; inputs: ResolvedInput[] }> {
+  const { inputs, dims } = analysisInputs(file, spec);
+  let analysis = analyzeModel(file, dims);
+  const missing = missingShapes(analysis);
+  const needsProbe = analysis.findings.some((f) => f.kind === 'refused' && f.code === 'unknown-dims');
+  if (probe && needsProbe && missing.length > 0) {
+    log?.(`probing ${missing.length} shape(s) with onnxruntime`);
+    const probed = await probeValues({ path: file.path, model: file.model }, file.model, missing, { inputs });
+    const extra = new Map<string, Shape>([...probed].map(([k, v]) => [k, v.dims]));
+    analysis = analyzeModel(file, dims, extra);
+  }
+  return { analysis, inputs };
+}
+
+export async function gapify(inputPath: string, options: GapifyOptions = {}): Promise<GapifyReport> {
+  const log = options.log ?? (() => {});
+  const input = resolve(inputPath);
+  const output = resolve(options.output ?? defaultOutputPath(input));
+  if (samePath(input, output) && !options.inPlace) {
+    throw new UsageError(`the output ${output} is the input file; pass --in-place to replace it`);
+  }
+  const spec = options.inputShapes?.length ? parseInputShapes(options.inputShapes) : NO_INPUT_SHAPES;
+  log(`reading ${input}`);
+  const file = readModel(input);
+  const { analysis, inputs } = await analyzeWithProbe(file, spec, options.probe ?? true, log);
+  const refused = analysis.findings.filter((f): f is Refusal => f.kind === 'refused');
+  const alreadyGap = analysis.findings.filter((f): f is AlreadyGap => f.kind === 'already-gap');
+  const base = { input, output, inputs, refused, alreadyGap };
+
+  const { model, changes } = rewriteModel(analysis, { order: options.order ?? 'auto' });
+  if (changes.length === 0) {
+    const why = alreadyGap.length ? 'the model already has a global-average-pool head'
+      : refused.length ? 'no tail can be rewritten exactly'
+        : 'no classifier tail found';
+    return { ...base, written: false, nothingWritten: why, rewritten: [], verification: { status: 'skipped', reason: 'nothing was rewritten' } };
+  }
+  if (options.dryRun) {
+    return { ...base, written: false, nothingWritten: 'dry run', rewritten: changes, verification: { status: 'skipped', reason: 'dry run' } };
+  }
+
+  log(`writing ${output}`);
+  const staged = stageChunks(output, encodeModel(model));
+  try {
+    let verification: Verification;
+    if (options.verify === false) {
+      verification = { status: 'skipped', reason: '--no-verify' };
+    } else {
+      log('verifying with onnxruntime');
+      const comparison = await compareModels({ path: input }, { path: staged.tempPath }, {
+        inputs, seed: options.seed ?? 0,
+        ...(options.atol !== undefined ? { atol: options.atol } : {}),
+        ...(options.rtol !== undefined ? { rtol: options.rtol } : {}),
+      });
+      const failures = comparisonFailures(comparison);
+      verification = { status: comparison.ok ? 'passed' : 'failed', comparison, failures };
+      if (!comparison.ok) {
+        staged.discard();
+        const report: GapifyReport = { ...base, written: false, nothingWritten: 'verification failed', rewritten: changes, verification };
+        throw new VerificationFailed(report);
+      }
+    }
+    staged.commit();
+    return { ...base, written: true, rewritten: changes, verification };
+  } catch (e) {
+    staged.discard();
+    throw e;
+  }
+}
+
+/** Verification failed: carries the full report so the CLI can still print it. */
+export class VerificationFailed extends VerificationError {
+  constructor(readonly report: GapifyReport) {
+    const v = report.verification;
+    super(`verification failed: ${v.status === 'failed' ? v.failures.join('; ') : 'outputs differ'} — nothing written`);
+  }
+}
+
+export { ModelError };

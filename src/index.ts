@@ -1,0 +1,12 @@
+// gapify as a library: everything the CLI does, typed.
+
+export { gapify, defaultOutputPath, analyzeWithProbe, VerificationFailed, type GapifyOptions, type GapifyReport, type Verification } from './gapify.js';
+export { formatReport, formatComparison } from './report.js';
+export { GapifyError, UsageError, ModelError, RuntimeError, VerificationError } from './errors.js';
+export { readModel, parseModel, encodeModel, stageChunks, type ModelFile, type StagedFile } from './onnx/model-io.js';
+export { decode, encode, encodeChunks } from './onnx/codec.js';
+export { GraphView } from './graph/graph.js';
+export { inferShapes, type Dim, type Shape, type ShapeInference } from './graph/shapes.js';
+export { analyzeModel, rewriteModel, chooseOrder, ORDERS, REFUSALS, type Analysis, type Finding, type Refusal, type AlreadyGap, type Tail, type TailChange, type Order, type OrderOption, type RefusalCode } from './rewrite/index.js';
+export { compareModels, parseInputShapes, probeValues, type Comparison, type ModelSource } from './verify/index.js';
+export type * from './onnx/schema.js';

@@ -1,0 +1,36 @@
+// Why a classifier tail can't be rewritten exactly. The codes are stable: the report, `gapify lint`
+// (as SARIF rule ids) and users' CI configuration refer to them.
+
+export const REFUSALS = {
+  'max-pool': 'the pool takes a maximum, which does not commute with a linear layer',
+  'not-linear-between': 'an op between the pool and the linear layer is not linear per channel',
+  'normalization-between': 'a normalization across channels sits between the pool and the linear layer',
+  'trans-a': 'Gemm with transA=1 reads the pooled features transposed',
+  'weight-not-constant': "the linear layer's weight is computed at run time, not a constant",
+  'bias-not-constant': "the linear layer's bias is computed at run time, not a constant",
+  'bias-depends-on-batch': "the bias has a batch dimension, so it can't become a per-class Conv bias",
+  'pool-changes-mean': 'the pool has padding or ceil_mode that makes it differ from a mean over the whole map',
+  'unknown-dims': "the feature map's shape can't be determined (give --input-shape)",
+  'not-a-flatten': 'the reshape between pool and linear layer does more than drop the 1×1 spatial dims',
+  'shape-mismatch': "the linear layer's weight does not fit the pooled features",
+  'unsupported-dtype': 'the weights are not float32, float16, bfloat16 or double',
+  'training-output-used': 'Dropout or BatchNormalization has its training-only outputs read',
+} as const;
+
+export type RefusalCode = keyof typeof REFUSALS;
+
+/** A rule's answer when it does not apply: a stable code and a sentence for the user. */
+export interface NoMatch {
+  readonly code: RefusalCode;
+  readonly reason: string;
+  /** The node the reason is about. */
+  readonly node?: string;
+}
+
+export function noMatch(code: RefusalCode, reason?: string, node?: string): NoMatch {
+  return { code, reason: reason ?? REFUSALS[code], ...(node ? { node } : {}) };
+}
+
+export function isNoMatch<T extends object>(x: T | NoMatch): x is NoMatch {
+  return 'code' in x && 'reason' in x && typeof (x as NoMatch).code === 'string' && (x as NoMatch).code in REFUSALS;
+}
