@@ -267,13 +267,6 @@ function typedArrayOf(kind: 'float' | 'double', buf: Uint8Array, start: number, 
   return kind === 'float' ? new Float32Array(copy.buffer, 0, count) : new Float64Array(copy.buffer, 0, count);
 }
 
-function concatTyped<T extends Float32Array | Float64Array>(a: T, b: T): T {
-  const out = new (a.constructor as { new(n: number): T })(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
-}
-
 function newRepeated(field: FieldInfo): unknown {
   if (field.kind === 'float') return new Float32Array(0);
   if (field.kind === 'double') return new Float64Array(0);
@@ -286,8 +279,15 @@ function decodeMessage(info: MessageInfo, r: Reader, end: number, path: string, 
   const msg: Record<string | symbol, unknown> = {};
   for (const f of info.ordered) if (f.repeated) msg[f.name] = newRepeated(f);
   let unknown: Uint8Array[] | undefined;
-  // Floats met one by one (unpacked) are gathered here and turned into a typed array at the end.
-  let scalarFloats: Map<string, number[]> | undefined;
+  // Repeated floats arrive as packed runs and/or single values, in any mix: kept in wire order and
+  // joined at the end (a single packed run stays a view into the file).
+  let floatParts: Map<string, (Float32Array | Float64Array | number)[]> | undefined;
+  const floatPart = (name: string, part: Float32Array | Float64Array | number): void => {
+    floatParts ??= new Map();
+    const parts = floatParts.get(name);
+    if (parts) parts.push(part);
+    else floatParts.set(name, [part]);
+  };
 
   while (r.pos < end) {
     const tagStart = r.pos;
@@ -310,9 +310,8 @@ function decodeMessage(info: MessageInfo, r: Reader, end: number, path: string, 
       r.need(len, fieldPath);
       const stop = r.pos + len;
       if (field.kind === 'float' || field.kind === 'double') {
-        const arr = typedArrayOf(field.kind, r.buf, r.pos, len);
-        const prev = msg[field.name] as Float32Array | Float64Array;
-        msg[field.name] = prev.length === 0 ? arr : concatTyped(prev, arr);
+        if (len % (field.kind === 'float' ? 4 : 8) !== 0) throw new WireError(`packed ${field.kind}s: ${len} bytes is not a whole number of values`, fieldPath);
+        floatPart(field.name, typedArrayOf(field.kind, r.buf, r.pos, len));
         r.pos = stop;
       } else {
         const arr = msg[field.name] as unknown[];
@@ -356,16 +355,26 @@ function decodeMessage(info: MessageInfo, r: Reader, end: number, path: string, 
         value = decodeVarintScalar(field, r.varint(fieldPath));
     }
     if (!field.repeated) msg[field.name] = value;
-    else if (field.kind === 'float' || field.kind === 'double') ((scalarFloats ??= new Map()).get(field.name) ?? scalarFloats.set(field.name, []).get(field.name)!).push(value as number);
+    else if (field.kind === 'float' || field.kind === 'double') floatPart(field.name, value as number);
     else (msg[field.name] as unknown[]).push(value);
   }
   if (r.pos !== end) throw new WireError('message overruns its declared length', path);
-  if (scalarFloats) {
-    for (const [name, values] of scalarFloats) {
-      const f = info.ordered.find((x) => x.name === name)!;
-      const prev = msg[name] as Float32Array | Float64Array;
-      const arr = f.kind === 'float' ? Float32Array.from(values) : Float64Array.from(values);
-      msg[name] = prev.length === 0 ? arr : concatTyped(prev, arr);
+  if (floatParts) {
+    for (const [name, parts] of floatParts) {
+      const isFloat = info.ordered.find((x) => x.name === name)!.kind === 'float';
+      if (parts.length === 1 && typeof parts[0] !== 'number') {
+        msg[name] = parts[0];
+        continue;
+      }
+      let n = 0;
+      for (const p of parts) n += typeof p === 'number' ? 1 : p.length;
+      const out = isFloat ? new Float32Array(n) : new Float64Array(n);
+      let at = 0;
+      for (const p of parts) {
+        if (typeof p === 'number') out[at++] = p;
+        else { out.set(p, at); at += p.length; }
+      }
+      msg[name] = out;
     }
   }
   if (unknown) msg[UNKNOWN] = Object.freeze(unknown);
