@@ -380,7 +380,10 @@ function walkFromPool(graph: GraphView, pool: GlobalPool, shapes: Shapes): { tai
       if (linear) { refusals.push(linear); continue; }
       const between = classifyBetween(graph, c, shapes);
       if ('code' in between) {
-        if (linearAhead(graph, c.output[0] ?? '')) refusals.push(between);
+        const ahead = linearAhead(graph, c.output[0] ?? '');
+        // Transpose → Gemm(transA=1) is how some converters spell a plain Gemm: name the Gemm.
+        if (ahead?.op_type === 'Gemm' && attrInt(ahead, 'transA', 0) === 1) refusals.push(noMatch('trans-a', `Gemm '${nodeLabel(ahead)}' has transA=1 (its input is transposed by '${nodeLabel(c)}')`, nodeLabel(ahead)));
+        else if (ahead) refusals.push(between);
         else if (isFinalOrOutput(graph, c)) reachesOutputWithoutLinear = true;
         continue;
       }
