@@ -340,14 +340,15 @@ const PASS_OPS = new Set(['Flatten', 'Squeeze', 'Reshape', 'Identity', 'Dropout'
  * the pooled vector back into the feature map (squeeze-and-excitation blocks) or go through a Conv
  * are not classifier tails.
  */
-function linearAhead(graph: GraphView, value: string, budget = 16): NodeProto | undefined {
-  const derived = new Set([value]);
-  const queue = [value];
+function linearAhead(graph: GraphView, from: string[], skip?: string, budget = 16): NodeProto | undefined {
+  const derived = new Set(from);
+  const queue = [...from];
   let steps = 0;
   while (queue.length && steps++ < budget) {
     const v = queue.shift()!;
     for (const c of graph.consumers(v)) {
-      if (isLinearLayerOp(graph, c) && derived.has(c.input[0] ?? '')) return c;
+      // `skip`: a layer reading the walked value directly is a tail of its own, not behind `from`.
+      if (isLinearLayerOp(graph, c) && derived.has(c.input[0] ?? '') && c.input[0] !== skip) return c;
       if (!isDefaultDomain(c) || c.op_type === 'Conv' || c.op_type === 'ConvTranspose') continue;
       if (!c.input.every((i) => !i || derived.has(i) || graph.constant(i))) continue;
       for (const o of c.output) {
@@ -368,22 +369,30 @@ interface Walk { between: BetweenOp[]; value: string }
  * hit something else before a linear layer become refusals; paths that never reach one are not
  * classifier tails (they may be an already-GAP head).
  */
-function walkFromPool(graph: GraphView, pool: GlobalPool, shapes: Shapes): { tails: { walk: Walk; linear: LinearLayer }[]; refusals: NoMatch[]; reachesOutputWithoutLinear: boolean } {
+function walkFromPool(graph: GraphView, pool: GlobalPool, shapes: Shapes): { tails: { walk: Walk; linear: LinearLayer }[]; refusals: NoMatch[]; visited: NodeProto[]; reachesOutputWithoutLinear: boolean } {
   const tails: { walk: Walk; linear: LinearLayer }[] = [];
+  // One refusal per linear layer the tail would have reached: the most telling reason wins.
+  const blocked = new Map<NodeProto, NoMatch>();
   const refusals: NoMatch[] = [];
+  const visited: NodeProto[] = [];
   let reachesOutputWithoutLinear = false;
+  const block = (ahead: NodeProto, reason: NoMatch): void => {
+    const prev = blocked.get(ahead);
+    if (!prev || REFUSAL_PRIORITY.indexOf(reason.code) < REFUSAL_PRIORITY.indexOf(prev.code)) blocked.set(ahead, reason);
+  };
   const visit = (walk: Walk): void => {
     if (graph.isGraphOutput(walk.value)) reachesOutputWithoutLinear = true;
     for (const c of graph.consumers(walk.value)) {
+      visited.push(c);
       const linear = matchLinear(graph, c, walk.value, shapes);
       if (linear && !('code' in linear)) { tails.push({ walk, linear }); continue; }
       if (linear) { refusals.push(linear); continue; }
       const between = classifyBetween(graph, c, shapes);
       if ('code' in between) {
-        const ahead = linearAhead(graph, c.output[0] ?? '');
+        const ahead = linearAhead(graph, [walk.value, ...c.output.filter(Boolean)], walk.value);
         // Transpose → Gemm(transA=1) is how some converters spell a plain Gemm: name the Gemm.
-        if (ahead?.op_type === 'Gemm' && attrInt(ahead, 'transA', 0) === 1) refusals.push(noMatch('trans-a', `Gemm '${nodeLabel(ahead)}' has transA=1 (its input is transposed by '${nodeLabel(c)}')`, nodeLabel(ahead)));
-        else if (ahead) refusals.push(between);
+        if (ahead?.op_type === 'Gemm' && attrInt(ahead, 'transA', 0) === 1) block(ahead, noMatch('trans-a', `Gemm '${nodeLabel(ahead)}' has transA=1 (its input is transposed by '${nodeLabel(c)}')`, nodeLabel(ahead)));
+        else if (ahead) block(ahead, between);
         else if (isFinalOrOutput(graph, c)) reachesOutputWithoutLinear = true;
         continue;
       }
@@ -392,8 +401,11 @@ function walkFromPool(graph: GraphView, pool: GlobalPool, shapes: Shapes): { tai
     }
   };
   visit({ between: [], value: pool.output });
-  return { tails, refusals, reachesOutputWithoutLinear };
+  return { tails, refusals: [...refusals, ...blocked.values()], visited, reachesOutputWithoutLinear };
 }
+
+/** When several ops block one tail (a decomposed LayerNorm is ReduceMean and Sub), the reason to give. */
+const REFUSAL_PRIORITY: readonly string[] = ['trans-a', 'normalization-between', 'training-output-used', 'not-linear-between'];
 
 function isFinalOrOutput(graph: GraphView, node: NodeProto): boolean {
   return node.output.some((o) => o && isFinalScores(graph, o));
@@ -426,13 +438,14 @@ export function findClassifierTails(graph: GraphView, shapes: Shapes): Finding[]
     if (!answer) continue;
     const label = nodeLabel(node);
     if ('code' in answer) {
-      if (linearAhead(graph, node.output[0] ?? '')) findings.push({ kind: 'refused', tailKind: 'global', at: label, ...answer });
+      if (linearAhead(graph, node.output.filter(Boolean))) findings.push({ kind: 'refused', tailKind: 'global', at: label, ...answer });
       continue;
     }
     const { pool } = answer;
     const featureShape = shapes.get(pool.input);
     const walked = walkFromPool(graph, pool, shapes);
-    for (const t of walked.tails) for (const b of t.walk.between) claimedFlattens.add(b.node);
+    // Whatever a global pool's walk reached is that tail's business, not a spatial tail's.
+    for (const n of walked.visited) claimedFlattens.add(n);
     if (answer.max) {
       if (walked.tails.length || walked.refusals.length) {
         findings.push({ kind: 'refused', tailKind: 'global', at: label, ...noMatch('max-pool', `${node.op_type} '${label}' takes a maximum, which does not commute with the linear layer`, label) });

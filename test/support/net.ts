@@ -1,0 +1,102 @@
+// A tiny network builder shared by the fixture script and the tests: deterministic weights and
+// PyTorch-1.13-style names (node '/fc/Gemm', value '/fc/Gemm_output_0', weight 'fc.weight').
+
+import { makeConstantNode, makeNode, makeTensor, type AttrValue } from '../../src/onnx/builder.js';
+import { DataType, type NodeProto, type TensorProto } from '../../src/onnx/schema.js';
+
+// ---------------------------------------------------------------------------------------------
+// Deterministic random numbers (mulberry32 + Box–Muller).
+
+export class Rng {
+  private state: number;
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+
+  /** Uniform in [0, 1). */
+  next(): number {
+    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  normal(): number {
+    const u = 1 - this.next();
+    const v = this.next();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+
+  uniform(lo: number, hi: number): number {
+    return lo + (hi - lo) * this.next();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A small network builder in the style of PyTorch 1.13 exports (node '/fc/Gemm', value
+// '/fc/Gemm_output_0', weights 'fc.weight').
+
+export class Net {
+  readonly nodes: NodeProto[] = [];
+  readonly initializers: TensorProto[] = [];
+
+  constructor(
+    readonly dtype: number,
+    readonly rng: Rng,
+  ) {}
+
+  /** Adds an initializer of the net's float type. */
+  weight(name: string, dims: number[], values: ArrayLike<number>): string {
+    this.initializers.push(makeTensor(name, this.dtype, dims, values));
+    return name;
+  }
+
+  /** `count` values, normal with standard deviation `std`. */
+  normals(count: number, std: number): number[] {
+    return Array.from({ length: count }, () => this.rng.normal() * std);
+  }
+
+  uniforms(count: number, bound: number): number[] {
+    return Array.from({ length: count }, () => this.rng.uniform(-bound, bound));
+  }
+
+  /** Adds a node named `name`; returns its (first) output, `${name}_output_0` unless given. */
+  op(opType: string, name: string, inputs: string[], attrs: Record<string, AttrValue> = {}, output = `${name}_output_0`): string {
+    this.nodes.push(makeNode(opType, inputs, [output], attrs, name));
+    return output;
+  }
+
+  /** A Constant node holding an int64 tensor. */
+  constInt64(name: string, dims: number[], values: number[]): string {
+    const output = `${name}_output_0`;
+    this.nodes.push(makeConstantNode(output, makeTensor('', DataType.INT64, dims, values), name));
+    return output;
+  }
+
+  conv(scope: string, x: string, cin: number, cout: number, k: number, stride: number, pad: number): string {
+    const fanIn = cin * k * k;
+    const w = this.weight(`${scope}.weight`, [cout, cin, k, k], this.normals(cout * fanIn, Math.sqrt(2 / fanIn)));
+    const b = this.weight(`${scope}.bias`, [cout], this.uniforms(cout, 1 / Math.sqrt(fanIn)));
+    return this.op('Conv', `/${scope}/Conv`, [x, w, b], {
+      dilations: [1, 1],
+      group: 1,
+      kernel_shape: [k, k],
+      pads: [pad, pad, pad, pad],
+      strides: [stride, stride],
+    });
+  }
+
+  /** The shared backbone: input [N,3,32,32] → [N,16,16,16]. */
+  backbone(input: string): string {
+    let x = this.conv('conv1', input, 3, 8, 3, 1, 1);
+    x = this.op('Relu', '/relu/Relu', [x]);
+    x = this.conv('conv2', x, 8, 16, 3, 2, 1);
+    return this.op('Relu', '/relu_1/Relu', [x]);
+  }
+
+  /** The classifier weights every tail uses: W [10,16] (out × in), b [10]. Drawn after the backbone. */
+  classifier(): { w: number[]; b: number[] } {
+    return { w: this.normals(10 * 16, Math.sqrt(1 / 16)), b: this.uniforms(10, 0.25) };
+  }
+}
+
