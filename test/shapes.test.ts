@@ -67,7 +67,7 @@ const X = (dims: Dim[]): ValueInfoProto => vi('x', dims);
 
 // --- real exports --------------------------------------------------------------------------------------
 
-const MODELS = resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/models');
+const MODELS = resolve(dirname(fileURLToPath(import.meta.url)), '../../fixtures');
 
 function real(t: { skip(m?: string): void }, file: string, inputShapes?: ReadonlyMap<string, readonly Dim[]>) {
   const path = join(MODELS, file);

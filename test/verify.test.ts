@@ -450,9 +450,9 @@ describe('probeValues', () => {
 
 // --- a real exported model, when available ----------------------------------------------------------------
 
-const squeezenet = fileURLToPath(new URL('../../../shared/models/squeezenet1_0.onnx', import.meta.url));
+const squeezenet = fileURLToPath(new URL('../../fixtures/squeezenet1_0.onnx', import.meta.url));
 
-test('squeezenet1_0 compared with itself', { skip: !existsSync(squeezenet) && 'shared/models/squeezenet1_0.onnx not present' }, async () => {
+test('squeezenet1_0 compared with itself', { skip: !existsSync(squeezenet) && 'fixtures/squeezenet1_0.onnx not present' }, async () => {
   const c = await compareModels({ path: squeezenet }, { path: squeezenet });
   assert.ok(c.ok, comparisonFailures(c).join('; '));
   assert.deepEqual(c.inputs[0]!.shape, [1, 3, 224, 224]);

@@ -150,7 +150,7 @@ function matchGlobalPool(graph: GraphView, node: NodeProto, shapes: Shapes): Poo
   if (op === 'GlobalMaxPool') return { pool: base, max: true };
   if (op === 'ReduceMean' || op === 'ReduceMax') {
     const rank = shapes.get(input)?.length;
-    const axes = axesOf(graph, node, op === 'ReduceMean' ? 18 : 18);
+    const axes = axesOf(graph, node, 18); // ReduceMean and ReduceMax take axes as an input from opset 18
     if (axes === 'dynamic' || axes === undefined || rank === undefined || rank < 3) return undefined;
     if (!sameAxes(normAxes(axes, rank), spatialAxes(rank))) return undefined;
     return { pool: base, max: op === 'ReduceMax' };
