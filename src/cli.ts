@@ -6,7 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { GapifyError } from './errors.js';
-import { rewriteCommand } from './commands/rewrite.js';
+import { EXAMPLES, rewriteCommand } from './commands/rewrite.js';
 
 export interface CliIO {
   /** Results: stdout. */
@@ -26,6 +26,7 @@ export function buildProgram(io: CliIO): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
   program.addCommand(rewriteCommand(io), { isDefault: true });
+  program.addHelpText('after', `${EXAMPLES}\n\n'gapify rewrite --help' lists the options of the main job (the default command).`);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

@@ -1,7 +1,7 @@
 // `gapify <model>`: rewrite the classifier tails, verify, write.
 
 import { Command, Option } from 'commander';
-import { gapify, VerificationFailed, type GapifyReport } from '../gapify.js';
+import { gapify, SizeLocked, VerificationFailed, type GapifyReport } from '../gapify.js';
 import { formatReport } from '../report.js';
 import { ORDERS, type OrderOption } from '../rewrite/index.js';
 import { collect, parseNonNegative, parseSeed } from './options.js';
@@ -18,14 +18,19 @@ interface RewriteFlags {
   rtol?: number;
   seed: number;
   json?: boolean;
+  cam?: boolean;
+  dynamicSize?: boolean;
+  alsoSize?: string;
+  allowFixedSize?: boolean;
 }
 
-const EXAMPLES = `
+export const EXAMPLES = `
 Examples:
   $ gapify resnet50.onnx                      writes resnet50.gap.onnx, verified with onnxruntime
   $ gapify model.onnx -o model.nin.onnx --json
   $ gapify model.onnx --input-shape input:1,3,320,320 --order pool-first
   $ gapify model.onnx --dry-run               report what would change, write nothing
+  $ gapify vgg16.onnx --dynamic-size --cam    any input size, plus a logits_cam output with the class maps
 
 Exit codes: 0 done (also when there was nothing to rewrite), 1 verification failed (nothing
 written), 2 bad input or usage.`;
@@ -44,6 +49,10 @@ export function rewriteCommand(io: CliIO): Command {
     .option('--rtol <n>', 'relative tolerance (default 1e-3; 1e-2 for float16 outputs)', parseNonNegative)
     .option('--seed <n>', 'seed of the random verification inputs', parseSeed, 0)
     .option('--json', 'print the report as JSON on stdout')
+    .option('--cam', 'add a <output>_cam graph output with the class activation maps [N, K, h, w] (conv-first and spatial tails, GAP heads)')
+    .option('--dynamic-size', 'make the input height and width symbolic; check the model at a second size (exit 1 if a node pins the size)')
+    .option('--also-size <HxW>', 'the second size --dynamic-size checks (default 1.5× the trained size)')
+    .option('--allow-fixed-size', 'with --dynamic-size: if the size is pinned, write the model with its fixed input size instead of failing')
     .addHelpText('after', EXAMPLES)
     .action(async (model: string, flags: RewriteFlags) => {
       const print = (report: GapifyReport): void => io.out(flags.json ? JSON.stringify(report, null, 2) : formatReport(report));
@@ -58,11 +67,15 @@ export function rewriteCommand(io: CliIO): Command {
           ...(flags.atol !== undefined ? { atol: flags.atol } : {}),
           ...(flags.rtol !== undefined ? { rtol: flags.rtol } : {}),
           seed: flags.seed,
+          cam: !!flags.cam,
+          dynamicSize: !!flags.dynamicSize,
+          ...(flags.alsoSize !== undefined ? { alsoSize: flags.alsoSize } : {}),
+          allowFixedSize: !!flags.allowFixedSize,
           log: io.progress,
         });
         print(report);
       } catch (e) {
-        if (e instanceof VerificationFailed) print(e.report);
+        if (e instanceof VerificationFailed || e instanceof SizeLocked) print(e.report);
         throw e;
       }
     });

@@ -1,0 +1,133 @@
+// The built binary as a user runs it: stdout, stderr and exit codes.
+
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tempDir } from './support/models.js';
+
+const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
+const tmp = tempDir('gapify-cli-');
+after(() => tmp.cleanup());
+
+function gapify(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const fixture = (name: string): string => join(FIXTURES, name);
+
+describe('gapify <model>', () => {
+  test('rewrites, verifies and writes; the report is on stdout, stderr stays empty', () => {
+    const out = join(tmp.dir, 'resnet.onnx');
+    const r = gapify(fixture('resnet_tail.onnx'), '-o', out);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    assert.match(r.stdout, /tail 1: global tail at '\/avgpool\/GlobalAveragePool', conv-first → output 'logits'/);
+    assert.match(r.stdout, /Gemm '\/fc\/Gemm' \[10×16\] → Conv 1×1/);
+    assert.match(r.stdout, /verification: passed/);
+    assert.match(r.stdout, /logits \[1, 10\] float32 {2}max abs \S+ {2}max rel \S+ {2}ok/);
+    assert.match(r.stdout, new RegExp(`wrote ${out.replace(/[/.]/g, '\\$&')}`));
+    assert.ok(existsSync(out));
+  });
+
+  test('default output: <model>.gap.onnx beside the input', () => {
+    const input = join(tmp.dir, 'beside.onnx');
+    copyFileSync(fixture('resnet_tail.onnx'), input);
+    const r = gapify(input);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(existsSync(join(tmp.dir, 'beside.gap.onnx')));
+  });
+
+  test('--json prints only JSON on stdout', () => {
+    const r = gapify(fixture('shufflenet_v2_x0_5.onnx'), '-o', join(tmp.dir, 'shuffle.onnx'), '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as { written: boolean; rewritten: { order: string; layers: { became: string }[] }[]; verification: { status: string } };
+    assert.equal(report.written, true);
+    assert.equal(report.rewritten[0]!.order, 'conv-first');
+    assert.equal(report.verification.status, 'passed');
+  });
+
+  test('--no-verify writes and says the result was not checked', () => {
+    const out = join(tmp.dir, 'unverified.onnx');
+    const r = gapify(fixture('resnet_tail.onnx'), '-o', out, '--no-verify');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /verification: skipped \(--no-verify\).*NOT checked/);
+    assert.ok(existsSync(out));
+  });
+
+  test('already a GAP head: exit 0, says so, writes nothing', () => {
+    const out = join(tmp.dir, 'squeeze.onnx');
+    const r = gapify(fixture('squeezenet1_0.onnx'), '-o', out);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /already a GAP head/);
+    assert.match(r.stdout, /nothing written/);
+    assert.equal(existsSync(out), false);
+  });
+
+  test('a tail that cannot be rewritten exactly: exit 0 with the reason code', () => {
+    const r = gapify(fixture('maxpool_tail.onnx'), '-o', join(tmp.dir, 'max.onnx'));
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /not rewritten \(max-pool\)/);
+  });
+
+  test('verification failure: exit 1, the report and one error line, nothing written, no temp file left', () => {
+    const out = join(tmp.dir, 'strict', 'x.onnx');
+    const dir = join(tmp.dir, 'strict');
+    spawnSync('mkdir', ['-p', dir]);
+    const r = gapify(fixture('resnet_tail.onnx'), '-o', out, '--atol', '0', '--rtol', '0');
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /verification: FAILED/);
+    assert.match(r.stderr, /^gapify: verification failed: .* nothing written\n$/);
+    assert.equal(existsSync(out), false);
+    assert.deepEqual(readdirSync(dir), []);
+  });
+
+  test('--input-shape feeds the given dims and the report says so', () => {
+    const r = gapify(fixture('resnet_tail.onnx'), '-o', join(tmp.dir, 'shaped.onnx'), '--input-shape', 'input:2,3,32,32');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /input input: \[2, 3, 32, 32\]/);
+    assert.match(r.stdout, /logits \[2, 10\]/);
+  });
+
+  test('--help shows examples and exit codes', () => {
+    for (const args of [['--help'], ['rewrite', '--help']]) {
+      const r = gapify(...args);
+      assert.equal(r.code, 0);
+      assert.match(r.stdout, /Examples:/);
+      assert.match(r.stdout, /Exit codes/);
+    }
+  });
+
+  test('an --input-shape that contradicts a fixed dim is a usage error', () => {
+    const r = gapify(fixture('resnet_tail.onnx'), '--input-shape', 'input:2,3,48,48');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /dim 2 is 48, but .* fixes it at 32/);
+  });
+});
+
+describe('bad input and usage: exit 2, one line, no stack', () => {
+  const cases: [string, string[], RegExp][] = [
+    ['missing file', ['nope.onnx'], /nope\.onnx: no such file/],
+    ['a directory', [FIXTURES], /is a directory/],
+    ['unknown option', [fixture('resnet_tail.onnx'), '--frobnicate'], /unknown option/],
+    ['bad --order', [fixture('resnet_tail.onnx'), '--order', 'sideways'], /Allowed choices are auto, conv-first, pool-first/],
+    ['bad --input-shape', [fixture('resnet_tail.onnx'), '--input-shape', 'input:1,x'], /input-shape/],
+    ['bad --atol', [fixture('resnet_tail.onnx'), '--atol', '-1'], /non-negative/],
+    ['-o is the input', [fixture('resnet_tail.onnx'), '-o', fixture('resnet_tail.onnx')], /--in-place/],
+  ];
+  for (const [name, args, message] of cases) {
+    test(name, () => {
+      const r = gapify(...args);
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, message);
+      const lines = r.stderr.trimEnd().split('\n').filter((l) => !l.startsWith('(run with --help'));
+      assert.equal(lines.length, 1, r.stderr);
+      assert.doesNotMatch(r.stderr, /\n\s+at /);
+    });
+  }
+});
