@@ -51,6 +51,7 @@ describe('generated fixtures: every core form is rewritten exactly', () => {
       const { report, out } = await run(input);
       assert.equal(report.written, true);
       assert.equal(report.rewritten.length, 1);
+      assert.deepEqual(report.refused, []);
       assert.equal(report.rewritten[0]!.order, 'conv-first');
       const counts = opCounts(out);
       assert.equal(counts.Gemm ?? 0, 0);

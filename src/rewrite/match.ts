@@ -349,7 +349,7 @@ function linearAhead(graph: GraphView, from: string[], skip?: string, budget = 1
     for (const c of graph.consumers(v)) {
       // `skip`: a layer reading the walked value directly is a tail of its own, not behind `from`.
       if (isLinearLayerOp(graph, c) && derived.has(c.input[0] ?? '') && c.input[0] !== skip) return c;
-      if (!isDefaultDomain(c) || c.op_type === 'Conv' || c.op_type === 'ConvTranspose') continue;
+      if (!isDefaultDomain(c) || c.op_type === 'Conv' || c.op_type === 'ConvTranspose' || SHAPE_READERS.has(c.op_type ?? '')) continue;
       if (!c.input.every((i) => !i || derived.has(i) || graph.constant(i))) continue;
       for (const o of c.output) {
         if (o && !derived.has(o)) {
@@ -383,6 +383,8 @@ function walkFromPool(graph: GraphView, pool: GlobalPool, shapes: Shapes): { tai
   const visit = (walk: Walk): void => {
     if (graph.isGraphOutput(walk.value)) reachesOutputWithoutLinear = true;
     for (const c of graph.consumers(walk.value)) {
+      // Shape/Size read only the dims (PyTorch's x.view(x.size(0), -1)): no values flow there.
+      if (SHAPE_READERS.has(c.op_type ?? '')) continue;
       visited.push(c);
       const linear = matchLinear(graph, c, walk.value, shapes);
       if (linear && !('code' in linear)) { tails.push({ walk, linear }); continue; }
@@ -403,6 +405,8 @@ function walkFromPool(graph: GraphView, pool: GlobalPool, shapes: Shapes): { tai
   visit({ between: [], value: pool.output });
   return { tails, refusals: [...refusals, ...blocked.values()], visited, reachesOutputWithoutLinear };
 }
+
+const SHAPE_READERS = new Set(['Shape', 'Size']);
 
 /** When several ops block one tail (a decomposed LayerNorm is ReduceMean and Sub), the reason to give. */
 const REFUSAL_PRIORITY: readonly string[] = ['trans-a', 'normalization-between', 'training-output-used', 'not-linear-between'];
