@@ -1,0 +1,72 @@
+// `gapify lint <paths…>`: read-only analysis of models for CI, in four output formats.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, relative, resolve } from 'node:path';
+import { Command, Option } from 'commander';
+import { UsageError } from '../errors.js';
+import { FAIL_ON, FORMATS, failsAt, formatLint, lint, type FailOn, type LintFormat } from '../lint/index.js';
+import { toolInfo } from '../lint/tool.js';
+import { NO_INPUT_SHAPES, parseInputShapes } from '../verify/input-shapes.js';
+import { collect } from './options.js';
+import type { CliIO } from '../cli.js';
+
+interface LintFlags {
+  format: LintFormat;
+  outputFile?: string;
+  failOn: FailOn;
+  inputShape?: string[];
+}
+
+const EXAMPLES = `
+Examples:
+  $ gapify lint models/                          every *.onnx under models/, ESLint-style
+  $ gapify lint 'models/**/*.onnx' --format sarif --output-file gapify.sarif
+  $ gapify lint models/ --format github --fail-on warning
+
+Rules: rewritable-tail (warning), not-rewritable (info), already-gap-head (info),
+fixed-input-size (info), broken-model (error).
+
+Exit codes: 0 no finding at or above --fail-on (default: error, like ESLint), 1 some finding at or
+above it, 2 usage error (bad flag, no such path, nothing to lint). A file that is not a readable
+ONNX model is a broken-model error finding: exit 1, and the other files are still linted.`;
+
+/** Colour for a terminal, never for a pipe or a file, never with NO_COLOR set (no-color.org). */
+function useColor(toFile: boolean): boolean {
+  if (toFile) return false;
+  if (process.env.NO_COLOR) return false;
+  if (process.env.FORCE_COLOR && process.env.FORCE_COLOR !== '0') return true;
+  return !!process.stdout.isTTY;
+}
+
+export function lintCommand(io: CliIO): Command {
+  return new Command('lint')
+    .description('check models for rewritable classifier tails and what pins their input size, read-only (for CI)')
+    .argument('<paths...>', 'model files, folders (searched for *.onnx) or globs (* ** ? [..])')
+    .addOption(new Option('-f, --format <format>', 'output format').choices(FORMATS).default('stylish'))
+    .option('-o, --output-file <path>', 'write the output to a file instead of stdout')
+    .addOption(new Option('--fail-on <level>', 'exit 1 when a finding is at least this severe').choices(FAIL_ON).default('error'))
+    .option('--input-shape <spec>', "input dims for symbolic ones (name:1,3,224,224; the name may be left out for one-input models); repeatable; specs naming inputs a model lacks are ignored for it", collect)
+    .addHelpText('after', EXAMPLES)
+    .action((paths: string[], flags: LintFlags) => {
+      const cwd = process.cwd();
+      const inputShapes = flags.inputShape?.length ? parseInputShapes(flags.inputShape) : NO_INPUT_SHAPES;
+      const result = lint(paths, {
+        inputShapes, cwd,
+        onFile: (p, i, n) => io.progress(`linting ${i + 1}/${n} ${relative(cwd, p) || p}`),
+      });
+      const text = formatLint(result, flags.format, { color: useColor(flags.outputFile !== undefined), cwd, tool: toolInfo() });
+      if (flags.outputFile !== undefined) {
+        const out = resolve(flags.outputFile);
+        try {
+          mkdirSync(dirname(out), { recursive: true });
+          writeFileSync(out, text);
+        } catch (e) {
+          throw new UsageError(`cannot write ${flags.outputFile} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+        }
+        io.progress(`wrote ${flags.outputFile}`);
+      } else if (text !== '') {
+        io.out(text);
+      }
+      if (failsAt(result, flags.failOn)) process.exitCode = 1;
+    });
+}

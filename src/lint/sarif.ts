@@ -1,0 +1,89 @@
+// SARIF 2.1.0 output, as GitHub code scanning takes it (github/codeql-action/upload-sarif).
+//
+// A model is a binary file: every result points at line 1 of it (code scanning needs a region),
+// with the node it is about as a logical location. Paths are relative to the working folder under
+// %SRCROOT% (the repository root in CI); a file outside that folder gets an absolute file: URI.
+//
+// partialFingerprints['gapify/v1'] = sha256(rule id, path, node) + ':' + occurrence, so an alert
+// keeps its identity when the weights change or other findings come and go. (primaryLocationLineHash
+// is left to upload-sarif, which hashes line 1; setting it ourselves makes the action warn once per
+// result.)
+
+import { createHash } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+import type { FileReport } from './analyze.js';
+import type { LintResult } from './index.js';
+import { RULES, RULE_IDS, type Severity } from './rules.js';
+
+export const SARIF_SCHEMA = 'https://json.schemastore.org/sarif-2.1.0.json';
+
+export interface ToolInfo {
+  readonly version: string;
+  readonly informationUri: string;
+}
+
+const LEVEL: Readonly<Record<Severity, 'error' | 'warning' | 'note'>> = { error: 'error', warning: 'warning', info: 'note' };
+
+/** A relative path as a URI reference: each segment percent-encoded. */
+function relativeUri(file: string): string {
+  return file.split('/').map(encodeURIComponent).join('/');
+}
+
+function artifactLocation(f: FileReport): { uri: string; uriBaseId?: string } {
+  // displayPath gives a relative path only for files inside the working folder.
+  if (!f.file.startsWith('/')) return { uri: relativeUri(f.file), uriBaseId: '%SRCROOT%' };
+  return { uri: pathToFileURL(f.absolutePath).href };
+}
+
+export function fingerprint(ruleId: string, file: string, node: string | null): string {
+  return createHash('sha256').update(`${ruleId}\0${file}\0${node ?? ''}`).digest('hex');
+}
+
+export function formatSarif(result: LintResult, tool: ToolInfo, cwd: string): string {
+  const ruleIndex = new Map(RULE_IDS.map((id, i) => [id, i]));
+  const rules = RULE_IDS.map((id) => {
+    const r = RULES[id];
+    return {
+      id,
+      name: r.name,
+      shortDescription: { text: r.short },
+      fullDescription: { text: r.full },
+      help: { text: r.help.text, markdown: r.help.markdown },
+      helpUri: tool.informationUri,
+      defaultConfiguration: { level: LEVEL[r.severity] },
+      properties: { tags: ['onnx', 'model'], precision: 'very-high' },
+    };
+  });
+  const results = result.files.flatMap((f) => {
+    const seen = new Map<string, number>();
+    return f.findings.map((x) => {
+      const hash = fingerprint(x.ruleId, f.file, x.node);
+      const occurrence = (seen.get(hash) ?? 0) + 1;
+      seen.set(hash, occurrence);
+      return {
+        ruleId: x.ruleId,
+        ruleIndex: ruleIndex.get(x.ruleId)!,
+        level: LEVEL[x.severity],
+        message: { text: x.message },
+        locations: [{
+          physicalLocation: { artifactLocation: artifactLocation(f), region: { startLine: 1 } },
+          ...(x.node !== null ? { logicalLocations: [{ name: x.node, fullyQualifiedName: x.node }] } : {}),
+        }],
+        partialFingerprints: { 'gapify/v1': `${hash}:${occurrence}` },
+        properties: x.properties,
+      };
+    });
+  });
+  const root = pathToFileURL(cwd.endsWith('/') ? cwd : `${cwd}/`).href;
+  const log = {
+    $schema: SARIF_SCHEMA,
+    version: '2.1.0',
+    runs: [{
+      tool: { driver: { name: 'gapify', version: tool.version, semanticVersion: tool.version, informationUri: tool.informationUri, rules } },
+      originalUriBaseIds: { '%SRCROOT%': { uri: root } },
+      results,
+      columnKind: 'unicodeCodePoints',
+    }],
+  };
+  return JSON.stringify(log, null, 2);
+}
