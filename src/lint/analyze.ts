@@ -1,19 +1,19 @@
 // Lints one model file: read-only analysis, no onnxruntime, no weight values (big weights are not
-// even read: skeleton.ts). Everything returned is plain data (no views into the file's bytes), so
+// even read: onnx/lazy-file.ts). Everything returned is plain data (no views into the file's bytes), so
 // the model is garbage once this returns and linting a folder needs the memory of one model only.
 
 import { openSync, readSync, closeSync } from 'node:fs';
 import { relative, resolve, sep } from 'node:path';
 import { ModelError, RuntimeError, UsageError } from '../errors.js';
 import type { Dim } from '../graph/shapes.js';
-import type { ModelFile } from '../onnx/model-io.js';
+import { thousands } from '../report.js';
+import { readModelLazy, type ModelFile } from '../onnx/model-io.js';
 import type { GraphProto } from '../onnx/schema.js';
 import { elementCount } from '../onnx/tensor.js';
 import { analyzeModel, chooseOrder, type Analysis, type RefusalCode, type Tail } from '../rewrite/index.js';
 import type { LinearLayer } from '../rewrite/match.js';
 import { NO_INPUT_SHAPES, type InputShapeSpec } from '../verify/input-shapes.js';
 import { declaredInputs, resolveInputs, type DeclaredInput } from '../verify/inputs.js';
-import { readModelSkeleton } from './skeleton.js';
 import { findPins, nodeLabel, PIN_KINDS, spatialAxes, type Pin } from './pins.js';
 import { RULES, type RuleId, type Severity } from './rules.js';
 
@@ -122,7 +122,7 @@ export interface FileReport {
 
 // --- helpers ---------------------------------------------------------------------------------------
 
-const fmtInt = (n: number): string => n.toLocaleString('en-US');
+const fmtInt = thousands;
 const pct = (x: number): string => `${(x * 100).toFixed(x < 0.001 ? 2 : 1)}%`;
 
 function change(before: number, after: number | null): string {
@@ -343,7 +343,7 @@ export function lintModel(path: string, options: LintModelOptions = {}): FileRep
   const file = displayPath(absolutePath, options.cwd ?? process.cwd());
   let model: ModelFile;
   try {
-    model = readModelSkeleton(absolutePath);
+    model = readModelLazy(absolutePath, { keepOpen: false });
   } catch (e) {
     if (e instanceof ModelError) return brokenReport(file, absolutePath, e, null);
     throw e;

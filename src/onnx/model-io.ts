@@ -4,14 +4,25 @@
 // opset it understands) and turns every failure into a ModelError naming the file. Writing goes to
 // a temporary file in the target folder that is renamed into place only when complete, so the
 // output path never holds a partial model, whatever happens to the process.
+//
+// Cost: a model is read into one buffer (big files by several reads in parallel: on a VM, faulting
+// in fresh memory, not the copy, is what a 500 MB read spends its time on) and decoded tensors are
+// views into it; the writer hands those views to writev, so an unchanged tensor is never copied in
+// memory. A model with external data is written with a data file of its own (see external-data.ts
+// for the layout); model and data file are staged together in a temporary folder and renamed into
+// place data file first, so the output model never points at a partial data file.
 
-import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readSync, renameSync, statSync, unlinkSync, writevSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, read, readSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writevSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { decode, encodeChunks, WireError } from './codec.js';
 import type { ModelProto, TensorProto } from './schema.js';
 import { ModelError } from '../errors.js';
-import { resolveExternalData, type ExternalDataReader } from './external-data.js';
+import { planExternalData, resolveExternalData, writeExternalData } from './external-data.js';
+import { LazyFile, UnloadedBytesError } from './lazy-file.js';
+import type { TensorBytes } from './tensor.js';
+import { validateModel } from './validate.js';
 
 /** Newest IR version this schema describes; older ones are all readable. */
 export const MAX_IR_VERSION = 13;
@@ -25,16 +36,24 @@ const MAX_MODEL_FILE = 2 ** 31 - 1;
 export interface ModelFile {
   /** Absolute path of the .onnx file. */
   readonly path: string;
-  /** The file's bytes: decoded tensors are views into it. */
+  /** The file's bytes: decoded tensors are views into it (for a lazily read file, unread ranges are zeros). */
   readonly bytes: Uint8Array;
   readonly model: ModelProto;
   /** Default-domain opset version. */
   readonly opset: number;
-  /** Reads a tensor's external data (only what is asked for, never a whole data file). */
-  readonly external: ExternalDataReader;
+  /**
+   * A tensor's raw bytes: its raw_data (loaded first when the file was read lazily) or its
+   * external data (only what is asked for, never a whole data file). Use this, not raw_data.
+   */
+  readonly tensorBytes: TensorBytes;
+  /** Set when the model was read lazily: the file behind `bytes`, for loading and copying what was skipped. */
+  readonly lazy?: LazyFile;
 }
 
-function readWholeFile(path: string): Uint8Array {
+/** Buffers readModel allocated (and may therefore free, see releaseModel). */
+const ownBuffers = new WeakSet<ArrayBufferLike>();
+
+function openModelFile(path: string): { fd: number; size: number } {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -48,14 +67,71 @@ function readWholeFile(path: string): Uint8Array {
     if (!st.isFile()) throw new ModelError(path, 'is not a regular file');
     if (st.size === 0) throw new ModelError(path, 'empty file');
     if (st.size > MAX_MODEL_FILE) throw new ModelError(path, `${st.size} bytes: a protobuf model file can't exceed 2 GiB (store the weights as external data)`);
-    const buf = Buffer.allocUnsafe(st.size);
+    return { fd, size: st.size };
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+/** A buffer of its own (never a slice of Node's shared pool), so releaseModel may free it. */
+function newFileBuffer(size: number): Buffer {
+  const buf = Buffer.allocUnsafeSlow(size);
+  ownBuffers.add(buf.buffer);
+  return buf;
+}
+
+function readWholeFile(path: string): Uint8Array {
+  const { fd, size } = openModelFile(path);
+  try {
+    const buf = newFileBuffer(size);
     let off = 0;
-    while (off < st.size) {
-      const n = readSync(fd, buf, off, st.size - off, off);
+    while (off < size) {
+      const n = readSync(fd, buf, off, size - off, off);
       if (n === 0) break;
       off += n;
     }
-    if (off !== st.size) throw new ModelError(path, 'file shrank while being read');
+    if (off !== size) throw new ModelError(path, 'file shrank while being read');
+    return buf;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Files at least this big are read by PARALLEL_READS concurrent reads of READ_BLOCK bytes. */
+const PARALLEL_MIN = 32 * 1024 * 1024;
+const READ_BLOCK = 16 * 1024 * 1024;
+const PARALLEL_READS = 4;
+const preadAsync = promisify(read);
+
+/**
+ * Reads a whole file into one buffer with several reads in flight (libuv's thread pool): the page
+ * faults of the fresh buffer — most of the time of a big read — are then taken on every core.
+ */
+async function readWholeFileAsync(path: string): Promise<Uint8Array> {
+  const { fd, size } = openModelFile(path);
+  if (size < PARALLEL_MIN) {
+    closeSync(fd);
+    return readWholeFile(path);
+  }
+  try {
+    const buf = newFileBuffer(size);
+    let next = 0;
+    const reader = async (): Promise<void> => {
+      while (next < size) {
+        const start = next;
+        const end = Math.min(size, start + READ_BLOCK);
+        next = end;
+        for (let off = start; off < end;) {
+          const { bytesRead } = await preadAsync(fd, buf, off, end - off, off);
+          if (bytesRead === 0) throw new ModelError(path, 'file shrank while being read');
+          off += bytesRead;
+        }
+      }
+    };
+    // All readers run to completion (none is left reading into the buffer) before fd is closed.
+    const results = await Promise.allSettled(Array.from({ length: PARALLEL_READS }, reader));
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
     return buf;
   } finally {
     closeSync(fd);
@@ -63,7 +139,7 @@ function readWholeFile(path: string): Uint8Array {
 }
 
 /** Decodes and checks a model already in memory. `path` names it in errors and anchors external data. */
-export function parseModel(path: string, bytes: Uint8Array): ModelFile {
+export function parseModel(path: string, bytes: Uint8Array, lazy?: LazyFile): ModelFile {
   let model: ModelProto;
   try {
     model = decode<ModelProto>('onnx.ModelProto', bytes);
@@ -84,19 +160,87 @@ export function parseModel(path: string, bytes: Uint8Array): ModelFile {
   if (opset < MIN_OPSET || opset > MAX_OPSET) {
     throw new ModelError(path, `unsupported opset ${v ?? '(none)'}: gapify handles opsets ${MIN_OPSET} to ${MAX_OPSET}`);
   }
+  validateModel(path, model);
   const abs = resolve(path);
-  return { path: abs, bytes, model, opset, external: resolveExternalData(abs) };
+  const external = resolveExternalData(abs);
+  const tensorBytes: TensorBytes = (t) => {
+    if (t.data_location === 1) return external(t);
+    const raw = t.raw_data ?? new Uint8Array(0);
+    if (!lazy) return raw;
+    try {
+      return lazy.ensureView(raw);
+    } catch (e) {
+      if (e instanceof UnloadedBytesError) throw new ModelError(abs, e.message);
+      throw e;
+    }
+  };
+  return { path: abs, bytes, model, opset, tensorBytes, ...(lazy ? { lazy } : {}) };
 }
 
 export function readModel(path: string): ModelFile {
   return parseModel(path, readWholeFile(resolve(path)));
 }
 
-export type TensorBytes = (t: TensorProto) => Uint8Array;
+export interface LazyReadOptions {
+  /**
+   * Keep the file open so skipped weights can be loaded or copied later (the rewrite); false:
+   * structure only, the file is closed at once and unread weights can't be read (lint).
+   */
+  keepOpen: boolean;
+}
+
+/**
+ * Reads a model's structure without the payloads of its big initializers (see lazy-file.ts): what
+ * the rules need costs the I/O and memory of a few MB whatever the model's size, and a rewrite
+ * copies the untouched weights file to file when it writes. With `keepOpen`, call releaseModel
+ * when done.
+ */
+export function readModelLazy(path: string, options: LazyReadOptions): ModelFile {
+  const abs = resolve(path);
+  const { fd, size } = openModelFile(abs);
+  const lazy = new LazyFile(fd, size);
+  try {
+    if (!lazy.readStructure()) lazy.ensureAll();
+  } catch (e) {
+    lazy.close();
+    if (e instanceof UnloadedBytesError) throw new ModelError(abs, e.message);
+    throw e;
+  }
+  if (!options.keepOpen) lazy.close();
+  ownBuffers.add(lazy.buf.buffer);
+  try {
+    return parseModel(abs, lazy.buf, lazy);
+  } catch (e) {
+    lazy.close();
+    throw e;
+  }
+}
+
+/** readModel, reading big files faster (several reads in flight). */
+export async function readModelAsync(path: string): Promise<ModelFile> {
+  return parseModel(path, await readWholeFileAsync(resolve(path)));
+}
+
+/**
+ * Frees the bytes of a model read by readModel / readModelAsync now, instead of when the last
+ * reference to any of its decoded messages goes: the buffer is detached (transferred away and
+ * dropped), so `file.model` and every message decoded from it must not be used afterwards — their
+ * byte fields read as empty. gapify calls it once the output is staged, so that while onnxruntime
+ * verifies, the process holds one model (onnxruntime's), not two. Models parsed from the caller's
+ * bytes are left alone.
+ */
+export function releaseModel(file: ModelFile): void {
+  file.lazy?.close();
+  const buffer = file.bytes.buffer;
+  if (!ownBuffers.has(buffer) || buffer.byteLength === 0) return;
+  ownBuffers.delete(buffer);
+  structuredClone(buffer, { transfer: [buffer as ArrayBuffer] });
+}
 
 // --- writing -------------------------------------------------------------------------------------
 
 const liveTemps = new Set<string>();
+const liveTempDirs = new Set<string>();
 let cleanupInstalled = false;
 
 /** On Ctrl-C / SIGTERM, delete our temp files before dying (SIGKILL can't be caught: its temp
@@ -108,6 +252,7 @@ function installTempCleanup(): void {
     for (const t of liveTemps) {
       try { unlinkSync(t); } catch { /* already gone */ }
     }
+    for (const d of liveTempDirs) rmSync(d, { recursive: true, force: true });
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
   process.once('SIGINT', onSignal);
@@ -116,54 +261,102 @@ function installTempCleanup(): void {
 
 /** A model written completely to a temporary file beside its destination, not yet visible there. */
 export interface StagedFile {
+  /** The staged model: load it from here to verify it (its external data, if any, resolves). */
   readonly tempPath: string;
   readonly finalPath: string;
-  /** Atomically moves the temp file to its destination. */
+  /** Where the model's data file goes on commit; absent for a model without external data. */
+  readonly dataPath?: string;
+  /** Atomically moves the temp file to its destination (the data file first, when there is one). */
   commit(): void;
   /** Deletes the temp file (idempotent). */
   discard(): void;
 }
 
-/** Writes `chunks` to a temp file in `finalPath`'s folder, fsynced, ready to be renamed into place. */
-export function stageChunks(finalPath: string, chunks: readonly Uint8Array[]): StagedFile {
-  installTempCleanup();
-  const abs = resolve(finalPath);
+function outputFolder(abs: string): string {
   const dir = dirname(abs);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ModelError(abs, 'output folder does not exist');
-  const tempPath = join(dir, `.${basename(abs)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  liveTemps.add(tempPath);
-  let fd: number | undefined;
-  try {
-    fd = openSync(tempPath, 'wx', 0o644);
-    // writev takes at most IOV_MAX (1024) buffers per call.
-    for (let i = 0; i < chunks.length; i += 1024) {
-      const batch = chunks.slice(i, i + 1024);
-      let want = 0;
-      for (const c of batch) want += c.length;
-      let done = writevSync(fd, batch as Uint8Array[]);
-      // Short writes: finish the batch chunk by chunk.
-      if (done < want) {
-        let skip = done;
-        for (const c of batch) {
-          if (skip >= c.length) { skip -= c.length; continue; }
-          let rest = c.subarray(skip);
-          skip = 0;
-          while (rest.length > 0) {
-            const n = writevSync(fd, [rest]);
-            rest = rest.subarray(n);
-            done += n;
-          }
-        }
-      }
+  return dir;
+}
+
+const tempName = (abs: string): string => `.${basename(abs)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+
+/**
+ * Writes every chunk to `fd` (writev, at most IOV_MAX = 1024 buffers a call; short writes
+ * finished). Chunks that are views of a lazily read file's unread bytes are copied from that file
+ * instead (see LazyFile.copyTo).
+ */
+function writeChunks(fd: number, chunks: readonly Uint8Array[], lazy?: LazyFile): void {
+  let batch: Uint8Array[] = [];
+  const flush = (): void => {
+    writeBatch(fd, batch);
+    batch = [];
+  };
+  for (const c of chunks) {
+    const at = lazy?.offsetOf(c);
+    if (lazy && at !== undefined && !lazy.isLoaded(at, at + c.length)) {
+      flush();
+      lazy.copyTo(fd, at, at + c.length);
+      continue;
     }
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
+    batch.push(c);
+    if (batch.length === 1024) flush();
+  }
+  flush();
+}
+
+function writeBatch(fd: number, batch: readonly Uint8Array[]): void {
+  if (batch.length === 0) return;
+  let want = 0;
+  for (const c of batch) want += c.length;
+  const done = writevSync(fd, batch as Uint8Array[]);
+  if (done >= want) return;
+  let skip = done;
+  for (const c of batch) {
+    if (skip >= c.length) { skip -= c.length; continue; }
+    let rest = c.subarray(skip);
+    skip = 0;
+    while (rest.length > 0) rest = rest.subarray(writevSync(fd, [rest]));
+  }
+}
+
+/**
+ * Creates `path` and lets `fill` write it; on failure the file is removed. No fsync: the rename
+ * that publishes it makes the output all-or-nothing for any failure of gapify's process (error,
+ * Ctrl-C, SIGKILL), as for `cp` or onnx.save; surviving a power cut is the filesystem's job
+ * (ext4 and btrfs flush the data of a file that replaces another by rename), and an fsync of a 500 MB model would
+ * cost more than the rest of the rewrite.
+ */
+function writeNewFile(path: string, fill: (fd: number) => void): void {
+  const fd = openSync(path, 'wx', 0o644);
+  try {
+    fill(fd);
   } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    try { unlinkSync(tempPath); } catch { /* never created */ }
+    closeSync(fd);
+    try { unlinkSync(path); } catch { /* gone */ }
+    throw e;
+  }
+  closeSync(fd);
+}
+
+function cannotWrite(abs: string, e: unknown): Error {
+  if (e instanceof ModelError) return e;
+  return new ModelError(abs, `cannot write (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+}
+
+/**
+ * Writes `chunks` to a temp file in `finalPath`'s folder, ready to be renamed into place. `lazy`:
+ * the lazily read file the chunks may point into (its unread ranges are copied from disk).
+ */
+export function stageChunks(finalPath: string, chunks: readonly Uint8Array[], lazy?: LazyFile): StagedFile {
+  installTempCleanup();
+  const abs = resolve(finalPath);
+  const tempPath = join(outputFolder(abs), tempName(abs));
+  liveTemps.add(tempPath);
+  try {
+    writeNewFile(tempPath, (fd) => writeChunks(fd, chunks, lazy));
+  } catch (e) {
     liveTemps.delete(tempPath);
-    throw new ModelError(abs, `cannot write (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    throw cannotWrite(abs, e);
   }
   let done = false;
   return {
@@ -180,6 +373,84 @@ export function stageChunks(finalPath: string, chunks: readonly Uint8Array[]): S
       try { unlinkSync(tempPath); } catch { /* already gone */ }
       done = true;
       liveTemps.delete(tempPath);
+    },
+  };
+}
+
+function checkModelSize(abs: string, chunks: readonly Uint8Array[]): void {
+  let total = 0;
+  for (const c of chunks) total += c.length;
+  if (total > MAX_MODEL_FILE) throw new ModelError(abs, `the rewritten model would be ${total} bytes, over protobuf's 2 GiB limit`);
+}
+
+/**
+ * Stages `model` — the rewrite of `source` — for `finalPath`. Without external data: one temp file,
+ * as stageChunks. With external data: a temp folder beside the destination holding the model and
+ * its data file `<model file name>.data` (see planExternalData for the layout); commit renames the
+ * data file into place first, then the model. A crash may leave the temp folder behind, never an
+ * output model whose data file is partial. (Replacing an earlier output, a crash between the two
+ * renames leaves the old model with the new data file: run again.)
+ */
+export function stageModel(finalPath: string, model: ModelProto, source: ModelFile, log?: (line: string) => void): StagedFile {
+  const abs = resolve(finalPath);
+  const dir = outputFolder(abs);
+  const dataName = `${basename(abs)}.data`;
+  const plan = planExternalData(source.path, model, dataName);
+  if (!plan) {
+    const chunks = encodeModel(model);
+    checkModelSize(abs, chunks);
+    return stageChunks(abs, chunks, source.lazy);
+  }
+  const dataPath = join(dir, dataName);
+  if (existsSync(dataPath) && plan.inputFiles.has(realpathSync(dataPath))) {
+    throw new ModelError(abs, `its data file would be ${dataPath}, which holds the input model's weights; gapify never overwrites its input's data: write the output under another name (-o)`);
+  }
+  const chunks = encodeModel(plan.model);
+  checkModelSize(abs, chunks);
+
+  installTempCleanup();
+  const tempDir = join(dir, tempName(abs));
+  const tempModel = join(tempDir, basename(abs));
+  const tempData = join(tempDir, dataName);
+  try {
+    mkdirSync(tempDir, { mode: 0o755 });
+  } catch (e) {
+    throw cannotWrite(abs, e);
+  }
+  liveTempDirs.add(tempDir);
+  const remove = (): void => {
+    rmSync(tempDir, { recursive: true, force: true });
+    liveTempDirs.delete(tempDir);
+  };
+  // Tensors the rewrite built on an old tensor's bytes go to the data file from memory: load them.
+  for (const piece of plan.pieces) if ('bytes' in piece) source.lazy?.ensureView(piece.bytes);
+  try {
+    if (plan.size >= 64 * 1024 * 1024) log?.(`writing ${(plan.size / 2 ** 20).toFixed(0)} MB of external data to ${dataPath}`);
+    writeNewFile(tempData, (fd) => {
+      writeExternalData(fd, plan, source.path);
+      ftruncateSync(fd, plan.size);
+    });
+    writeNewFile(tempModel, (fd) => writeChunks(fd, chunks, source.lazy));
+  } catch (e) {
+    remove();
+    throw cannotWrite(abs, e);
+  }
+  let done = false;
+  return {
+    tempPath: tempModel,
+    finalPath: abs,
+    dataPath,
+    commit() {
+      if (done) return;
+      renameSync(tempData, dataPath);
+      renameSync(tempModel, abs);
+      done = true;
+      remove();
+    },
+    discard() {
+      if (done) return;
+      done = true;
+      remove();
     },
   };
 }

@@ -108,17 +108,19 @@ export function floatToBfloat16(v: number): number {
 // --- reading -------------------------------------------------------------------------------------
 
 /**
- * The tensor's bytes in raw_data layout when it stores them there (or externally: `external`
- * supplies them), undefined when the values are in the typed fields.
+ * Where a tensor's raw bytes come from: its raw_data (loaded from the file first, when the model
+ * was read lazily) or its external data file. A ModelFile provides one (`file.tensorBytes`).
  */
-export type ExternalBytes = (t: TensorProto) => Uint8Array;
+export type TensorBytes = (t: TensorProto) => Uint8Array;
 
-function rawBytes(t: TensorProto, external?: ExternalBytes): Uint8Array | undefined {
+/** The tensor's bytes in raw_data layout, or undefined when its values are in the typed fields. */
+export function rawBytes(t: TensorProto, bytes?: TensorBytes): Uint8Array | undefined {
   if (t.data_location === 1) {
-    if (!external) throw new TensorError(`tensor '${t.name ?? ''}' has external data`);
-    return external(t);
+    if (!bytes) throw new TensorError(`tensor '${t.name ?? ''}' has external data`);
+    return bytes(t);
   }
-  return t.raw_data;
+  if (t.raw_data === undefined) return undefined;
+  return bytes ? bytes(t) : t.raw_data;
 }
 
 function checkLength(t: TensorProto, got: number, want: number, unit: string): void {
@@ -128,10 +130,10 @@ function checkLength(t: TensorProto, got: number, want: number, unit: string): v
 }
 
 /** A float tensor's values as float64, whichever field and dtype they are stored in. */
-export function readFloats(t: TensorProto, external?: ExternalBytes): Float64Array {
+export function readFloats(t: TensorProto, bytes?: TensorBytes): Float64Array {
   const n = elementCount(t.dims);
   const dt = t.data_type ?? 0;
-  const raw = rawBytes(t, external);
+  const raw = rawBytes(t, bytes);
   const out = new Float64Array(n);
   if (raw) {
     const size = elementSize(dt);
@@ -163,10 +165,10 @@ export function readFloats(t: TensorProto, external?: ExternalBytes): Float64Arr
 }
 
 /** An integer tensor (int64/int32/…) as numbers; int64 values past 2^53 saturate (they mean "to the end"). */
-export function readInts(t: TensorProto, external?: ExternalBytes): number[] {
+export function readInts(t: TensorProto, bytes?: TensorBytes): number[] {
   const n = elementCount(t.dims);
   const dt = t.data_type ?? 0;
-  const raw = rawBytes(t, external);
+  const raw = rawBytes(t, bytes);
   const out: number[] = new Array(n);
   if (raw) {
     const size = elementSize(dt);

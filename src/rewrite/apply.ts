@@ -6,7 +6,7 @@ import type { GraphView } from '../graph/graph.js';
 import { attrFloat } from '../graph/graph.js';
 import { makeNode } from '../onnx/builder.js';
 import type { NodeProto } from '../onnx/schema.js';
-import type { ExternalBytes } from '../onnx/tensor.js';
+import type { TensorBytes } from '../onnx/tensor.js';
 import type { GlobalTail, LinearLayer, PoolOnlyTail, SpatialTail, Tail } from './match.js';
 import { batchNormAffine, composeAffine, linearToConv, type ChannelAffine } from './weights.js';
 
@@ -55,7 +55,7 @@ function baseName(n: NodeProto): string {
 }
 
 /** Per-channel affine maps (BatchNormalization) between pool and linear layer, composed. */
-function foldBetween(graph: GraphView, tail: GlobalTail, external: ExternalBytes): ChannelAffine | undefined {
+function foldBetween(graph: GraphView, tail: GlobalTail, bytes: TensorBytes): ChannelAffine | undefined {
   let affine: ChannelAffine | undefined;
   for (const b of tail.between) {
     if (b.role !== 'batchnorm') continue;
@@ -63,7 +63,7 @@ function foldBetween(graph: GraphView, tail: GlobalTail, external: ExternalBytes
     const next = batchNormAffine({
       scale: graph.constant(s!)!, bias: graph.constant(bias!)!, mean: graph.constant(mean!)!, variance: graph.constant(variance!)!,
       epsilon: attrFloat(b.node, 'epsilon', 1e-5),
-    }, external);
+    }, bytes);
     affine = affine ? composeAffine(affine, next) : next;
   }
   return affine;
@@ -79,16 +79,16 @@ function convNode(graph: GraphView, base: string, input: string, params: { weigh
  *                             = Flatten(Conv1x1(GAP(X), W, b))          (pool-first)
  * because the spatial mean commutes with a map that is linear per position.
  */
-export function applyGlobalTail(graph: GraphView, tail: GlobalTail, order: Order, external: ExternalBytes): TailChange {
+export function applyGlobalTail(graph: GraphView, tail: GlobalTail, order: Order, bytes: TensorBytes): TailChange {
   const { pool, linear, featureShape } = tail;
   const gemm = linear.nodes[0]!;
   const base = baseName(gemm);
   const kernel = featureShape.slice(2).map(() => 1);
-  const affine = foldBetween(graph, tail, external);
+  const affine = foldBetween(graph, tail, bytes);
   const params = linearToConv(linear, kernel, {
     weight: graph.uniqueName(`${linear.weightName}_conv`),
     bias: graph.uniqueName(`${linear.biasName ?? `${linear.weightName}_bias`}_conv`),
-  }, external, affine);
+  }, bytes, affine);
   graph.addInitializer(params.weight);
   if (params.bias) graph.addInitializer(params.bias);
   const names = { weight: params.weight.name!, ...(params.bias ? { bias: params.bias.name! } : {}) };
@@ -145,7 +145,7 @@ export function applyGlobalTail(graph: GraphView, tail: GlobalTail, order: Order
  * Gemm_k(…Gemm_1(Flatten(X))) = Flatten(GAP(Conv1x1_k(…Conv_HxW(X))))   at the trained size, where
  * the H×W conv's output is 1×1; at larger sizes it is dense evaluation (VGG, §3.2).
  */
-export function applySpatialTail(graph: GraphView, tail: SpatialTail, external: ExternalBytes): TailChange {
+export function applySpatialTail(graph: GraphView, tail: SpatialTail, bytes: TensorBytes): TailChange {
   const [, channels, h, w] = tail.featureShape as [unknown, number, number, number];
   const added: NodeProto[] = [];
   const before = new Set(graph.nodes);
@@ -158,7 +158,7 @@ export function applySpatialTail(graph: GraphView, tail: SpatialTail, external: 
     const params = linearToConv(layer, kernel, {
       weight: graph.uniqueName(`${layer.weightName}_conv`),
       bias: graph.uniqueName(`${layer.biasName ?? `${layer.weightName}_bias`}_conv`),
-    }, external);
+    }, bytes);
     graph.addInitializer(params.weight);
     if (params.bias) graph.addInitializer(params.bias);
     // Inner layers keep their output names: the activations between them read those.

@@ -75,8 +75,8 @@ export function rewriteModel(analysis: Analysis, options: RewriteOptions): Rewri
   for (const f of analysis.findings) {
     if (f.kind !== 'tail') continue;
     const tail = f.tail;
-    if (tail.kind === 'global') changes.push(applyGlobalTail(graph, tail, chooseOrder(tail, options.order), file.external));
-    else if (tail.kind === 'spatial') changes.push(applySpatialTail(graph, tail, file.external));
+    if (tail.kind === 'global') changes.push(applyGlobalTail(graph, tail, chooseOrder(tail, options.order), file.tensorBytes));
+    else if (tail.kind === 'spatial') changes.push(applySpatialTail(graph, tail, file.tensorBytes));
     else changes.push(applyPoolOnly(graph, tail));
   }
   if (changes.length === 0) return { model: file.model, changes };

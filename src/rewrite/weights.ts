@@ -5,7 +5,7 @@
 // once into the weight's own dtype.
 
 import type { TensorProto } from '../onnx/schema.js';
-import { elementCount, elementSize, emptyTensor, makeTensor, readFloats, type ExternalBytes } from '../onnx/tensor.js';
+import { elementCount, elementSize, emptyTensor, makeTensor, rawBytes, readFloats, type TensorBytes } from '../onnx/tensor.js';
 import type { LinearLayer } from './match.js';
 
 /** y = x·scale + shift per input channel (a folded BatchNormalization). */
@@ -22,11 +22,6 @@ export interface ConvParams {
 /** The same data under a new name and dims — no bytes copied. */
 function sameData(t: TensorProto, name: string, dims: number[]): TensorProto {
   return { ...t, name, dims };
-}
-
-function rawBytes(t: TensorProto, external: ExternalBytes): Uint8Array | undefined {
-  if (t.data_location === 1) return external(t);
-  return t.raw_data;
 }
 
 /** Transposes a [rows, cols] matrix stored in raw bytes, element by element, in its own dtype. */
@@ -46,7 +41,7 @@ function transposeBytes(src: Uint8Array, rows: number, cols: number, size: numbe
  * Conv weight [K, C, ...kernel] and bias [K] equal to the layer, with `affine` (a BatchNorm on its
  * input features) folded in:  W'[k][c] = alpha·W[k][c]·scale[c],  b'[k] = beta·b[k] + alpha·Σc W[k][c]·shift[c].
  */
-export function linearToConv(layer: LinearLayer, spatial: number[], names: { weight: string; bias: string }, external: ExternalBytes, affine?: ChannelAffine): ConvParams {
+export function linearToConv(layer: LinearLayer, spatial: number[], names: { weight: string; bias: string }, bytes: TensorBytes, affine?: ChannelAffine): ConvParams {
   const K = layer.outFeatures;
   const Cin = layer.inFeatures;
   const channels = Cin / spatial.reduce((a, b) => a * b, 1);
@@ -59,13 +54,13 @@ export function linearToConv(layer: LinearLayer, spatial: number[], names: { wei
   if (simple && layer.transB) {
     weight = sameData(w, names.weight, dims);
   } else if (simple) {
-    const raw = rawBytes(w, external);
+    const raw = rawBytes(w, bytes);
     const size = elementSize(dtype)!;
     weight = raw
       ? emptyTensor({ name: names.weight, data_type: dtype, dims, raw_data: transposeBytes(raw, Cin, K, size) })
-      : makeTensor(names.weight, dtype, dims, transposeValues(readFloats(w, external), Cin, K));
+      : makeTensor(names.weight, dtype, dims, transposeValues(readFloats(w, bytes), Cin, K));
   } else {
-    const values = readFloats(w, external);
+    const values = readFloats(w, bytes);
     const kc = layer.transB ? values : transposeValues(values, Cin, K);
     const out = new Float64Array(K * Cin);
     const spatialSize = Cin / channels;
@@ -86,12 +81,12 @@ export function linearToConv(layer: LinearLayer, spatial: number[], names: { wei
     if (layer.beta === 1 && n === K && !affine) {
       return { weight, bias: sameData(b, names.bias, [K]) };
     }
-    const values = readFloats(b, external);
+    const values = readFloats(b, bytes);
     for (let k = 0; k < K; k++) biasValues[k] = layer.beta * values[n === 1 ? 0 : k]!;
     hasBias = true;
   }
   if (affine) {
-    const values = readFloats(w, external);
+    const values = readFloats(w, bytes);
     const kc = layer.transB ? values : transposeValues(values, Cin, K);
     const spatialSize = Cin / channels;
     for (let k = 0; k < K; k++) {
@@ -112,11 +107,11 @@ function transposeValues(values: Float64Array, rows: number, cols: number): Floa
 }
 
 /** BatchNormalization(x) = x·scale + shift, per channel, from its constant statistics. */
-export function batchNormAffine(params: { scale: TensorProto; bias: TensorProto; mean: TensorProto; variance: TensorProto; epsilon: number }, external: ExternalBytes): ChannelAffine {
-  const gamma = readFloats(params.scale, external);
-  const beta = readFloats(params.bias, external);
-  const mean = readFloats(params.mean, external);
-  const variance = readFloats(params.variance, external);
+export function batchNormAffine(params: { scale: TensorProto; bias: TensorProto; mean: TensorProto; variance: TensorProto; epsilon: number }, bytes: TensorBytes): ChannelAffine {
+  const gamma = readFloats(params.scale, bytes);
+  const beta = readFloats(params.bias, bytes);
+  const mean = readFloats(params.mean, bytes);
+  const variance = readFloats(params.variance, bytes);
   const n = gamma.length;
   const scale = new Float64Array(n);
   const shift = new Float64Array(n);

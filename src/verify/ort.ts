@@ -7,6 +7,8 @@
 // its errors reach the user once, as the one-line RuntimeError thrown here.
 
 import { existsSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { ModelError, RuntimeError } from '../errors.js';
 import type { ModelProto } from '../onnx/schema.js';
@@ -48,11 +50,34 @@ export function firstLine(e: unknown): string {
   return (msg.split('\n').find((l) => l.trim() !== '') ?? msg).trim();
 }
 
+let gc: (() => void) | null | undefined;
+
+/**
+ * Runs a full garbage collection, so memory JavaScript no longer uses (a released input model, the
+ * previous session's outputs) is returned before onnxruntime allocates a model's worth of its own:
+ * V8 can't see native allocations and would otherwise collect whenever it pleases. Node has no API
+ * for it without --expose-gc; this is how jest's leak detector gets `gc` (the flag, then a fresh
+ * context that has it). Costs a few ms; a no-op if it ever stops working.
+ */
+export function collectGarbage(): void {
+  if (gc === undefined) {
+    try {
+      setFlagsFromString('--expose-gc');
+      const fn: unknown = runInNewContext('gc');
+      gc = typeof fn === 'function' ? (fn as () => void) : null;
+    } catch {
+      gc = null;
+    }
+  }
+  gc?.();
+}
+
 /** Opens a session on `source`, hands it to `fn`, and always releases it before returning. */
 export async function withSession<T>(source: ModelSource, fn: (session: InferenceSession) => Promise<T>): Promise<T> {
   const ort = await loadOrt();
   const label = sourceLabel(source);
   if ('path' in source && !existsSync(source.path)) throw new ModelError(source.path, 'no such file');
+  collectGarbage();
   let session: InferenceSession;
   try {
     session = 'path' in source

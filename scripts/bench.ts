@@ -1,0 +1,291 @@
+// `npm run bench`: how fast gapify is against the floor a model file sets (a plain copy, and
+// onnxruntime loading and running the models), and what the rewrite does to inference latency.
+// A benchmark, not a test: it prints tables (Markdown, for the README) and asserts nothing.
+//
+//   1. gapify --no-verify vs `cp` of the same file: wall time and peak RSS of the child process
+//      (`/usr/bin/time -f %M` when present; else a tiny wrapper reporting its own maxRSS).
+//   2. the default run (rewrite + onnxruntime verification) vs a bare onnxruntime load + run of the
+//      original and the rewritten model, one session at a time (the least verification can cost).
+//   3. inference latency (onnxruntime's default session options, median of repeated runs) of the
+//      original and the rewrites with --order conv-first and pool-first, at the trained size.
+//
+// Models: a generated VGG16-shaped model (553 MB, inline weights), a generated model whose 2.2 GB
+// weight is external data (skip with --no-large), and fixtures/*.onnx. Generated models go to a
+// fresh folder under os.tmpdir(), deleted at the end. Every timed run starts after `sync`, so
+// write-back of the previous run's output does not slow the next one down.
+//
+//   node dist/scripts/bench.js [--no-large] [--reps N] [--only SUBSTRING]
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeHugeExternal, writeVgg16 } from './large-models.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(HERE, '..', '..');
+const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+const SELF = fileURLToPath(import.meta.url);
+const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+
+interface Run {
+  seconds: number;
+  /** Peak RSS of the child in bytes (undefined when it can't be measured). */
+  rss: number | undefined;
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `cmd args` once and measures its wall time and peak RSS. */
+function run(cmd: string, args: readonly string[], scratch: string): Run {
+  spawnSync('sync');
+  const timeOut = join(scratch, 'time.out');
+  let argv: string[];
+  if (TIME) {
+    argv = [TIME, '-f', '%M', '-o', timeOut, cmd, ...args];
+  } else if (cmd === process.execPath) {
+    // No /usr/bin/time: a node child reports its own peak RSS (see `--rss-of` below).
+    argv = [process.execPath, SELF, '--rss-of', timeOut, ...args];
+  } else {
+    argv = [cmd, ...args];
+  }
+  rmSync(timeOut, { force: true });
+  const start = performance.now();
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const seconds = (performance.now() - start) / 1000;
+  let rss: number | undefined;
+  if (existsSync(timeOut)) {
+    const kb = Number(readFileSync(timeOut, 'utf8').trim().split('\n').pop());
+    if (Number.isFinite(kb)) rss = kb * 1024;
+  }
+  return { seconds, rss, status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Median wall time and the largest peak RSS over `reps` runs (setup before each). */
+function repeat(reps: number, setup: () => void, once: () => Run): Run & { all: number[] } {
+  const runs: Run[] = [];
+  for (let i = 0; i < reps; i++) {
+    setup();
+    runs.push(once());
+  }
+  const rss = runs.map((r) => r.rss).filter((x): x is number => x !== undefined);
+  const last = runs[runs.length - 1]!;
+  return { ...last, seconds: median(runs.map((r) => r.seconds)), rss: rss.length ? Math.max(...rss) : undefined, all: runs.map((r) => r.seconds) };
+}
+
+const mb = (n: number | undefined): string => (n === undefined ? '–' : n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GB` : n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(0)} MB` : `${(n / 2 ** 10).toFixed(0)} KB`);
+const sec = (s: number): string => (s >= 10 ? `${s.toFixed(1)} s` : `${s.toFixed(2)} s`);
+const ms = (s: number): string => (s >= 0.1 ? `${(s * 1000).toFixed(0)} ms` : `${(s * 1000).toFixed(2)} ms`);
+const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}×`;
+
+function table(head: string[], rows: string[][]): string {
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+interface Model {
+  name: string;
+  path: string;
+  /** Input model plus its data files. */
+  bytes: number;
+  /** Repetitions for the timed runs. */
+  reps: number;
+  /** Iterations for the latency medians. */
+  iters: number;
+  external: boolean;
+}
+
+function fileSize(path: string): number {
+  return statSync(path).size;
+}
+
+// --- child modes ---------------------------------------------------------------------------------
+
+/** `--rss-of FILE script args…`: runs a node script in-process and writes its peak RSS (KB) to FILE. */
+async function rssOf(file: string, script: string, args: string[]): Promise<void> {
+  const { writeFileSync } = await import('node:fs');
+  process.argv = [process.argv[0]!, script, ...args];
+  process.on('exit', () => writeFileSync(file, `${process.resourceUsage().maxRSS}\n`));
+  if (script === SELF) await main(args);
+  else await import(script);
+}
+
+type Ort = typeof import('onnxruntime-node');
+
+async function feeds(ort: Ort, session: import('onnxruntime-node').InferenceSession): Promise<Record<string, import('onnxruntime-node').Tensor>> {
+  const out: Record<string, import('onnxruntime-node').Tensor> = {};
+  let seed = 1;
+  for (const m of session.inputMetadata) {
+    if (!m.isTensor) throw new Error(`input ${m.name} is not a tensor`);
+    const dims = m.shape.map((d) => (typeof d === 'number' && d > 0 ? d : 1));
+    const n = dims.reduce((a, b) => a * b, 1);
+    if (m.type === 'float32') {
+      const data = new Float32Array(n);
+      for (let i = 0; i < n; i++) data[i] = ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+      out[m.name] = new ort.Tensor('float32', data, dims);
+    } else if (m.type === 'float16') {
+      out[m.name] = new ort.Tensor('float16', new Uint16Array(n).fill(0x3c00), dims);
+    } else {
+      throw new Error(`input ${m.name}: ${m.type} inputs are not supported by the benchmark`);
+    }
+  }
+  return out;
+}
+
+/** `--bare-ort A [B]`: what verification can't go below — load and run each model once, in turn. */
+async function bareOrt(paths: string[]): Promise<void> {
+  const ort = await import('onnxruntime-node');
+  const opts = { graphOptimizationLevel: 'disabled', executionProviders: ['cpu'], logSeverityLevel: 4 } as const;
+  for (const p of paths) {
+    const s = await ort.InferenceSession.create(p, opts);
+    await s.run(await feeds(ort, s));
+    await s.release();
+  }
+}
+
+/**
+ * `--latency ITERS A B…`: median session.run time per model with onnxruntime's default options, as
+ * JSON. Where the default level ('all') can't load a model, 'extended' is used and named: onnxruntime
+ * 1.30's NCHWc layout transformer copies a Conv weight into an embedded initializer, which fails
+ * past 2 GiB ("exceeds the 2147483648 byte limit for embedded initializer data").
+ */
+async function latency(iters: number, paths: string[]): Promise<void> {
+  const ort = await import('onnxruntime-node');
+  const result: { seconds: number; level: string }[] = [];
+  for (const p of paths) {
+    let level: 'all' | 'extended' = 'all';
+    let s: import('onnxruntime-node').InferenceSession;
+    try {
+      s = await ort.InferenceSession.create(p, { executionProviders: ['cpu'], logSeverityLevel: 4 });
+    } catch {
+      level = 'extended';
+      s = await ort.InferenceSession.create(p, { executionProviders: ['cpu'], logSeverityLevel: 4, graphOptimizationLevel: level });
+    }
+    const f = await feeds(ort, s);
+    await s.run(f); // warm-up
+    const times: number[] = [];
+    for (let i = 0; i < iters; i++) {
+      const t = performance.now();
+      await s.run(f);
+      times.push((performance.now() - t) / 1000);
+    }
+    await s.release();
+    result.push({ seconds: median(times), level });
+  }
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+// --- the benchmark -------------------------------------------------------------------------------
+
+function machine(): string {
+  const cpu = cpus();
+  const time = TIME ? `peak RSS by ${TIME} -f %M` : 'peak RSS by process.resourceUsage() in a wrapper (no /usr/bin/time)';
+  return `Machine: ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GB RAM, Node ${process.version}, ${process.platform}; ${time}.`;
+}
+
+async function bench(args: string[]): Promise<void> {
+  const large = !args.includes('--no-large');
+  const repsArg = args.indexOf('--reps');
+  const reps = repsArg >= 0 ? Number(args[repsArg + 1]) : 5;
+  const onlyArg = args.indexOf('--only');
+  const only = onlyArg >= 0 ? args[onlyArg + 1] ?? '' : '';
+  const scratch = mkdtempSync(join(tmpdir(), 'gapify-bench-'));
+  const started = performance.now();
+  const log = (s: string): void => void process.stderr.write(`bench: ${s}\n`);
+  console.log(machine());
+  console.log('');
+  try {
+    const models: Model[] = [];
+    if ('vgg16 (generated)'.includes(only)) {
+      log('generating a VGG16-shaped model');
+      const vgg = join(scratch, 'vgg16.onnx');
+      writeVgg16(vgg);
+      models.push({ name: 'vgg16 (generated)', path: vgg, bytes: fileSize(vgg), reps, iters: 5, external: false });
+    }
+    if (large && 'huge, 2.2 GB external data (generated)'.includes(only)) {
+      log('generating a model with 2.2 GB of external data');
+      const dir = join(scratch, 'huge');
+      mkdirSync(dir);
+      const huge = writeHugeExternal(dir);
+      models.push({ name: 'huge, 2.2 GB external data (generated)', path: huge.model, bytes: fileSize(huge.model) + huge.dataBytes, reps: 3, iters: 3, external: true });
+    }
+    const fixtures = join(ROOT, 'fixtures');
+    for (const f of readdirSync(fixtures).filter((f) => f.endsWith('.onnx')).sort()) {
+      const p = join(fixtures, f);
+      models.push({ name: f, path: p, bytes: fileSize(p), reps: 3, iters: 50, external: false });
+    }
+
+    const selected = models.filter((m) => m.name.includes(only));
+    const copyRows: string[][] = [];
+    const verifyRows: string[][] = [];
+    const latencyRows: string[][] = [];
+    const out = join(scratch, 'out');
+    mkdirSync(out);
+    for (const m of selected) {
+      log(`${m.name}: cp vs gapify --no-verify`);
+      const dest = join(out, basename(m.path));
+      const clean = (): void => {
+        for (const f of readdirSync(out)) rmSync(join(out, f), { recursive: true, force: true });
+      };
+      // cp of the model and its data file(s): what writing the output can't beat.
+      const cpArgs = m.external ? ['-r', dirname(m.path), join(out, 'copy')] : [m.path, dest];
+      const cp = repeat(m.reps, clean, () => run('cp', cpArgs, scratch));
+      const gap = repeat(m.reps, clean, () => run(process.execPath, [CLI, m.path, '-o', dest, '--no-verify'], scratch));
+      const wrote = gap.status === 0 && existsSync(dest);
+      copyRows.push([m.name, mb(m.bytes), sec(cp.seconds), mb(cp.rss), wrote ? sec(gap.seconds) : `(${gap.status === 0 ? 'nothing to rewrite' : `exit ${gap.status}`}) ${sec(gap.seconds)}`, mb(gap.rss), ratio(gap.seconds, cp.seconds), gap.rss === undefined || m.bytes < 10 * 2 ** 20 ? '–' : ratio(gap.rss, m.bytes)]);
+      if (!wrote) continue;
+
+      log(`${m.name}: default run (verification) vs bare onnxruntime`);
+      const verifyReps = m.bytes > 100 * 2 ** 20 ? 1 : m.reps;
+      const full = repeat(verifyReps, clean, () => run(process.execPath, [CLI, m.path, '-o', dest], scratch));
+      // The rewritten model for the bare run (and latency): from a --no-verify run, kept.
+      clean();
+      const conv = join(out, `conv-first.${basename(m.path)}`);
+      const pool = join(out, `pool-first.${basename(m.path)}`);
+      const convRun = run(process.execPath, [CLI, m.path, '-o', conv, '--no-verify', '--order', 'conv-first', '--json'], scratch);
+      // --order only matters for global tails; a spatial tail's rewrite is one model.
+      const same = (JSON.parse(convRun.stdout) as { rewritten: { kind: string }[] }).rewritten.every((c) => c.kind !== 'global');
+      if (!same) run(process.execPath, [CLI, m.path, '-o', pool, '--no-verify', '--order', 'pool-first'], scratch);
+      const bare = repeat(verifyReps, () => {}, () => run(process.execPath, [SELF, '--bare-ort', m.path, conv], scratch));
+      verifyRows.push([m.name, full.status === 0 ? sec(full.seconds) : `exit ${full.status}`, mb(full.rss), sec(bare.seconds), mb(bare.rss), ratio(full.seconds, bare.seconds), full.rss !== undefined && bare.rss !== undefined ? ratio(full.rss, bare.rss) : '–']);
+
+      log(`${m.name}: inference latency`);
+      const lat = spawnSync(process.execPath, [SELF, '--latency', String(m.iters), m.path, conv, ...(same ? [] : [pool])], { encoding: 'utf8' });
+      if (lat.status === 0) {
+        const [orig, c, p] = JSON.parse(lat.stdout.trim().split('\n').pop()!) as { seconds: number; level: string }[];
+        const cell = (x: { seconds: number; level: string }): string => `${ms(x.seconds)} (${ratio(x.seconds, orig!.seconds)})${x.level === 'all' ? '' : ` [level '${x.level}']`}`;
+        latencyRows.push([m.name, `${ms(orig!.seconds)}${orig!.level === 'all' ? '' : ` [level '${orig!.level}']`}`, cell(c!), same ? 'same model (spatial tail)' : cell(p!)]);
+      } else {
+        latencyRows.push([m.name, `failed: ${lat.stderr.trim().split('\n')[0] ?? ''}`, '', '']);
+      }
+      clean();
+    }
+
+    console.log(`### gapify --no-verify vs cp (median of ${reps} runs for the generated models, 3 for fixtures; \`sync\` before each)\n`);
+    console.log(table(['model', 'size', 'cp', 'cp peak RSS', 'gapify --no-verify', 'gapify peak RSS', 'time vs cp', 'RSS vs size'], copyRows));
+    console.log('\n### default run (rewrite + verify) vs bare onnxruntime load + run of both models\n');
+    console.log(table(['model', 'gapify', 'gapify peak RSS', 'bare onnxruntime', 'bare peak RSS', 'time', 'RSS'], verifyRows));
+    console.log('\n### inference latency at the trained size (onnxruntime defaults, median)\n');
+    console.log(table(['model', 'original', '--order conv-first', '--order pool-first'], latencyRows));
+    console.log(`\n(benchmark took ${sec((performance.now() - started) / 1000)}; RSS vs size only for models of 10 MB or more: below that, Node's own ~60 MB dominates)`);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const mode = argv[0];
+  if (mode === '--rss-of') await rssOf(argv[1]!, argv[2]!, argv.slice(3));
+  else if (mode === '--bare-ort') await bareOrt(argv.slice(1));
+  else if (mode === '--latency') await latency(Number(argv[1]), argv.slice(2));
+  else await bench(argv);
+}
+
+await main(process.argv.slice(2));

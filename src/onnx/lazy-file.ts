@@ -1,0 +1,193 @@
+// Reading a model without reading its weights.
+//
+// The structure of a model (nodes, names, dims, small constants) is a few MB even when its weights
+// are hundreds; gapify's rules need the structure and at most the few tensors they fold. This
+// reader walks the protobuf with positioned reads and leaves the payloads of big initializers
+// (TensorProto.raw_data ≥ 1 MiB under ModelProto.graph.initializer) unread: their bytes stay
+// untouched pages of a lazily allocated buffer, costing neither I/O nor memory. The codec decodes
+// `bytes` fields as views without looking inside, so decoding this buffer gives the same model as
+// reading the whole file — except that unread payloads are zeros until `ensure` loads them.
+//
+// Who may look at unread bytes: nobody directly. Tensor values go through ModelFile.tensorBytes
+// (which loads them), and writing copies unread ranges from the file to the output file by
+// positioned reads into one reused block, never through a buffer the size of the model.
+//
+// Anything unexpected in the walk (a length past its message's end, a group, a short read) falls
+// back to reading every byte, and the decoder then reports the problem as usual.
+
+import { closeSync, readSync, writeSync } from 'node:fs';
+
+/** Read granularity: small fields near each other are read with one call. */
+const BLOCK = 1 << 16;
+/** raw_data payloads at least this big are not read until asked for. */
+export const LAZY_MIN = 1 << 20;
+/** Block used to copy unread ranges to an output file. */
+const COPY_BLOCK = 8 << 20;
+
+// Field numbers of onnx.proto on the path to the weights.
+const MODEL_GRAPH = 7;
+const GRAPH_INITIALIZER = 5;
+const TENSOR_RAW_DATA = 9;
+
+const WIRE_VARINT = 0;
+const WIRE_I64 = 1;
+const WIRE_LEN = 2;
+const WIRE_I32 = 5;
+
+/** The walk met something it does not expect: read the whole file instead. */
+class Fallback extends Error {}
+
+/** The file was closed: unread bytes can no longer be loaded (lint's read-only mode). */
+export class UnloadedBytesError extends Error {}
+
+type Level = 'model' | 'graph' | 'tensor';
+
+export class LazyFile {
+  /** The file's bytes; unread ranges hold zeros until loaded. */
+  readonly buf: Buffer;
+  private readonly loaded: Uint8Array;
+  private fd: number | undefined;
+  /** Bytes actually read from the file so far. */
+  bytesRead = 0;
+
+  constructor(fd: number, readonly size: number) {
+    this.fd = fd;
+    // Not zero-filled and not touched: pages come into being only where we read.
+    this.buf = Buffer.allocUnsafeSlow(size);
+    this.loaded = new Uint8Array(Math.ceil(size / BLOCK));
+  }
+
+  /** Reads the model's structure, skipping big weight payloads; false: the walk gave up (the caller reads everything). */
+  readStructure(): boolean {
+    try {
+      this.walk(0, this.size, 'model');
+      return true;
+    } catch (e) {
+      if (e instanceof Fallback) return false;
+      throw e;
+    }
+  }
+
+  /** Makes bytes [start, end) valid, reading the blocks that hold them. */
+  ensure(start: number, end: number): void {
+    if (end > this.size) throw new Fallback();
+    let b = Math.floor(start / BLOCK);
+    const last = Math.ceil(end / BLOCK);
+    while (b < last) {
+      if (this.loaded[b]) {
+        b++;
+        continue;
+      }
+      let e = b;
+      while (e < last && !this.loaded[e]) e++;
+      const from = b * BLOCK;
+      const to = Math.min(e * BLOCK, this.size);
+      this.readInto(from, to);
+      this.loaded.fill(1, b, e);
+      b = e;
+    }
+  }
+
+  ensureAll(): void {
+    this.ensure(0, this.size);
+  }
+
+  /** Loads the bytes behind `view` (a view into `buf`, e.g. a decoded raw_data) and returns it. */
+  ensureView(view: Uint8Array): Uint8Array {
+    const at = this.offsetOf(view);
+    if (at !== undefined) this.ensure(at, at + view.length);
+    return view;
+  }
+
+  isLoaded(start: number, end: number): boolean {
+    for (let b = Math.floor(start / BLOCK), last = Math.ceil(end / BLOCK); b < last; b++) if (!this.loaded[b]) return false;
+    return true;
+  }
+
+  /** The file offset of a view into `buf`; undefined for bytes that are not the file's. */
+  offsetOf(view: Uint8Array): number | undefined {
+    if (view.buffer !== this.buf.buffer) return undefined;
+    return view.byteOffset - this.buf.byteOffset;
+  }
+
+  /** Appends file bytes [start, end) to `out` (an fd open for writing), loaded or not. */
+  copyTo(out: number, start: number, end: number): void {
+    if (this.isLoaded(start, end)) {
+      writeAll(out, this.buf.subarray(start, end));
+      return;
+    }
+    const fd = this.openFd();
+    const block = Buffer.allocUnsafe(Math.min(COPY_BLOCK, end - start));
+    for (let off = start; off < end;) {
+      const n = readSync(fd, block, 0, Math.min(block.length, end - off), off);
+      if (n === 0) throw new UnloadedBytesError('the model file shrank while gapify was using it');
+      writeAll(out, block.subarray(0, n));
+      off += n;
+    }
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  private openFd(): number {
+    if (this.fd === undefined) throw new UnloadedBytesError('weights of this model were not read (it was opened for analysis only)');
+    return this.fd;
+  }
+
+  private readInto(from: number, to: number): void {
+    const fd = this.openFd();
+    for (let off = from; off < to;) {
+      const n = readSync(fd, this.buf, off, to - off, off);
+      if (n === 0) throw new UnloadedBytesError('the model file shrank while being read');
+      off += n;
+    }
+    this.bytesRead += to - from;
+  }
+
+  /** A varint at `pos`: [value, position after it]. */
+  private varint(pos: number): [number, number] {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 10; i++) {
+      this.ensure(pos + i, pos + i + 1);
+      const byte = this.buf[pos + i]!;
+      value += (byte & 0x7f) * scale;
+      scale *= 128;
+      if (byte < 0x80) return [value, pos + i + 1];
+    }
+    throw new Fallback();
+  }
+
+  /** Reads the message in [start, end), descending towards the weights and skipping big payloads. */
+  private walk(start: number, end: number, level: Level): void {
+    let pos = start;
+    while (pos < end) {
+      const [tag, p] = this.varint(pos);
+      const field = Math.floor(tag / 8);
+      const wire = tag % 8;
+      if (wire === WIRE_VARINT) {
+        pos = this.varint(p)[1];
+      } else if (wire === WIRE_I64 || wire === WIRE_I32) {
+        pos = p + (wire === WIRE_I64 ? 8 : 4);
+        this.ensure(p, pos);
+      } else if (wire === WIRE_LEN) {
+        const [len, s] = this.varint(p);
+        const e = s + len;
+        if (e > end) throw new Fallback();
+        if (level === 'model' && field === MODEL_GRAPH) this.walk(s, e, 'graph');
+        else if (level === 'graph' && field === GRAPH_INITIALIZER) this.walk(s, e, 'tensor');
+        else if (!(level === 'tensor' && field === TENSOR_RAW_DATA && len >= LAZY_MIN)) this.ensure(s, e);
+        pos = e;
+      } else {
+        throw new Fallback(); // groups (unused by ONNX) or garbage
+      }
+    }
+    if (pos !== end) throw new Fallback();
+  }
+}
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off, bytes.length - off);
+}
