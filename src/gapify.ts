@@ -5,13 +5,15 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { ModelError, UsageError, VerificationError } from './errors.js';
-import { encodeModel, readModel, stageChunks, type ModelFile } from './onnx/model-io.js';
+import { readModelLazy, releaseModel, stageModel, type ModelFile } from './onnx/model-io.js';
 import type { Dim, Shape } from './graph/shapes.js';
 import { analyzeModel, missingShapes, rewriteModel, type AlreadyGap, type Analysis, type OrderOption, type Refusal, type TailChange } from './rewrite/index.js';
 import { NO_INPUT_SHAPES, parseInputShapes, type InputShapeSpec } from './verify/input-shapes.js';
 import { resolveInputs, type ResolvedInput } from './verify/inputs.js';
 import { compareModels, comparisonFailures, type Comparison } from './verify/compare.js';
 import { probeValues } from './verify/probe.js';
+import { addCamOutputs, type CamOutput, type CamSkip } from './cam/outputs.js';
+import { dynamicSizeStep, parseSize, type Size, type SizeReport } from './size/index.js';
 
 export interface GapifyOptions {
   /** Output path; default `<input without .onnx>.gap.onnx` beside the input. */
@@ -32,6 +34,14 @@ export interface GapifyOptions {
   probe?: boolean;
   /** Progress lines (stderr in the CLI). */
   log?: (line: string) => void;
+  /** --cam: add a `<output>_cam` graph output with the class maps of each conv-first / spatial tail. */
+  cam?: boolean;
+  /** --dynamic-size: symbolic input height and width, checked at a second size. */
+  dynamicSize?: boolean;
+  /** --also-size: the second size (default 1.5× the trained size), `HxW` or [h, w]. */
+  alsoSize?: string | Size;
+  /** --allow-fixed-size: when the size is pinned, write the model with its fixed input size instead of failing. */
+  allowFixedSize?: boolean;
 }
 
 export type Verification =
@@ -51,6 +61,10 @@ export interface GapifyReport {
   refused: Refusal[];
   alreadyGap: AlreadyGap[];
   verification: Verification;
+  /** --cam: the class-map outputs added, and the tails that have none. */
+  cam?: { outputs: CamOutput[]; skipped: CamSkip[] };
+  /** --dynamic-size: the symbolic input size and its check at a second size. */
+  size?: SizeReport;
 }
 
 export function defaultOutputPath(input: string): string {
@@ -81,6 +95,7 @@ export async function analyzeWithProbe(file: ModelFile, spec: InputShapeSpec, pr
   const needsProbe = analysis.findings.some((f) => f.kind === 'refused' && f.code === 'unknown-dims');
   if (probe && needsProbe && missing.length > 0) {
     log?.(`probing ${missing.length} shape(s) with onnxruntime`);
+    file.lazy?.ensureAll(); // the probe runs an in-memory copy of the model: it needs the real weights
     const probed = await probeValues({ path: file.path, model: file.model }, file.model, missing, { inputs });
     const extra = new Map<string, Shape>([...probed].map(([k, v]) => [k, v.dims]));
     analysis = analyzeModel(file, dims, extra);
@@ -97,25 +112,68 @@ export async function gapify(inputPath: string, options: GapifyOptions = {}): Pr
   }
   const spec = options.inputShapes?.length ? parseInputShapes(options.inputShapes) : NO_INPUT_SHAPES;
   log(`reading ${input}`);
-  const file = readModel(input);
+  // Structure only: the weights a rule folds are loaded on demand, the rest is copied file to file.
+  const file = readModelLazy(input, { keepOpen: true });
+  try {
+    return await rewriteFile(file, input, output, spec, options, log);
+  } finally {
+    releaseModel(file);
+  }
+}
+
+async function rewriteFile(file: ModelFile, input: string, output: string, spec: InputShapeSpec, options: GapifyOptions, log: (line: string) => void): Promise<GapifyReport> {
   const { analysis, inputs } = await analyzeWithProbe(file, spec, options.probe ?? true, log);
   const refused = analysis.findings.filter((f): f is Refusal => f.kind === 'refused');
   const alreadyGap = analysis.findings.filter((f): f is AlreadyGap => f.kind === 'already-gap');
-  const base = { input, output, inputs, refused, alreadyGap };
+  const base: Pick<GapifyReport, 'input' | 'output' | 'inputs' | 'refused' | 'alreadyGap' | 'cam' | 'size'> = { input, output, inputs, refused, alreadyGap };
+  if (!options.dynamicSize && (options.alsoSize !== undefined || options.allowFixedSize)) {
+    throw new UsageError(`${options.alsoSize !== undefined ? '--also-size' : '--allow-fixed-size'} needs --dynamic-size`);
+  }
+  const alsoSize = typeof options.alsoSize === 'string' ? parseSize(options.alsoSize, '--also-size') : options.alsoSize;
 
-  const { model, changes } = rewriteModel(analysis, { order: options.order ?? 'auto' });
-  if (changes.length === 0) {
+  const tails = analysis.findings.flatMap((f) => (f.kind === 'tail' ? [f.tail] : []));
+  // --cam wants conv-first wherever the layer yields the class scores (pool-first has no map); where
+  // it doesn't (an MLP head's first layer), 'auto' keeps pool-first and the report says so.
+  const camOrder = options.cam && (options.order ?? 'auto') === 'auto' && tails.every((t) => t.kind !== 'global' || t.finalScores) ? 'conv-first' : undefined;
+  const rewrite = rewriteModel(analysis, { order: camOrder ?? options.order ?? 'auto' });
+  const { changes } = rewrite;
+  let model = rewrite.model;
+  const cam = options.cam ? addCamOutputs(model, file.opset, changes, tails, alreadyGap) : undefined;
+  if (cam) {
+    model = cam.model;
+    base.cam = { outputs: cam.cams, skipped: cam.skipped };
+  }
+  const camNames = cam?.cams.map((c) => c.name) ?? [];
+  if (changes.length === 0 && camNames.length === 0 && !options.dynamicSize) {
     const why = alreadyGap.length ? 'the model already has a global-average-pool head'
       : refused.length ? 'no tail can be rewritten exactly'
         : 'no classifier tail found';
     return { ...base, written: false, nothingWritten: why, rewritten: [], verification: { status: 'skipped', reason: 'nothing was rewritten' } };
+  }
+  if (options.dynamicSize) {
+    // Checked (and, if pinned, refused) before anything is staged. The candidate runs from memory.
+    file.lazy?.ensureAll();
+    const step = await dynamicSizeStep({ path: input }, model, file.opset, inputs, {
+      ...(alsoSize ? { also: alsoSize } : {}), allowFixed: !!options.allowFixedSize,
+      run: options.verify !== false && !options.dryRun, seed: options.seed ?? 0, spatialOutputs: camNames, log,
+    });
+    model = step.model;
+    base.size = step.report;
+    const skipped: Verification = { status: 'skipped', reason: 'nothing was written' };
+    if (step.refused) throw new SizeLocked(step.refused, { ...base, written: false, nothingWritten: 'the input size is pinned', rewritten: changes, verification: skipped });
+    if (changes.length === 0 && camNames.length === 0 && !step.report.dynamic) {
+      return { ...base, written: false, nothingWritten: 'nothing was rewritten and the input size stays fixed', rewritten: [], verification: skipped };
+    }
   }
   if (options.dryRun) {
     return { ...base, written: false, nothingWritten: 'dry run', rewritten: changes, verification: { status: 'skipped', reason: 'dry run' } };
   }
 
   log(`writing ${output}`);
-  const staged = stageChunks(output, encodeModel(model));
+  const staged = stageModel(output, model, file, log);
+  // The input's bytes are no longer needed (everything below works on files): free them, so that
+  // while onnxruntime verifies, memory holds its copy of one model and not ours too.
+  releaseModel(file);
   try {
     let verification: Verification;
     if (options.verify === false) {
@@ -123,7 +181,7 @@ export async function gapify(inputPath: string, options: GapifyOptions = {}): Pr
     } else {
       log('verifying with onnxruntime');
       const comparison = await compareModels({ path: input }, { path: staged.tempPath }, {
-        inputs, seed: options.seed ?? 0,
+        inputs, seed: options.seed ?? 0, allowExtra: camNames,
         ...(options.atol !== undefined ? { atol: options.atol } : {}),
         ...(options.rtol !== undefined ? { rtol: options.rtol } : {}),
       });
@@ -148,6 +206,13 @@ export class VerificationFailed extends VerificationError {
   constructor(readonly report: GapifyReport) {
     const v = report.verification;
     super(`verification failed: ${v.status === 'failed' ? v.failures.join('; ') : 'outputs differ'} — nothing written`);
+  }
+}
+
+/** --dynamic-size on a model whose input size is pinned (without --allow-fixed-size): nothing was written. */
+export class SizeLocked extends VerificationError {
+  constructor(message: string, readonly report: GapifyReport) {
+    super(message);
   }
 }
 

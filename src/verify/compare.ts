@@ -56,6 +56,11 @@ export interface CompareOptions {
   /** Each overrides the default for the outputs' dtype (DEFAULT_TOLERANCES or HALF_TOLERANCES). */
   atol?: number;
   rtol?: number;
+  /**
+   * Outputs model B may have that model A lacks, on purpose (gapify --cam adds `<output>_cam`):
+   * listed in `allowedExtra`, not compared, and not a failure. Any other extra output still is.
+   */
+  allowExtra?: readonly string[];
 }
 
 export interface OutputComparison {
@@ -92,8 +97,10 @@ export interface Comparison {
   readonly outputs: readonly OutputComparison[];
   /** Outputs of A that B lacks. */
   readonly missing: readonly string[];
-  /** Outputs of B that A lacks. */
+  /** Outputs of B that A lacks (and that were not allowed). */
   readonly extra: readonly string[];
+  /** Outputs of B that A lacks and that CompareOptions.allowExtra allowed (not compared). */
+  readonly allowedExtra?: readonly string[];
   readonly tolerances: Tolerances & { readonly source: 'default' | 'half-default' | 'user' };
   /** Same inputs, same output names, and every output ok. */
   readonly ok: boolean;
@@ -142,12 +149,14 @@ export async function compareModels(a: ModelSource, b: ModelSource, opts: Compar
   const namesA = new Set(runA.names);
   const common = runA.names.filter((n) => namesB.has(n));
   const missing = runA.names.filter((n) => !namesB.has(n));
-  const extra = runB.names.filter((n) => !namesA.has(n));
+  const allowed = new Set(opts.allowExtra ?? []);
+  const extra = runB.names.filter((n) => !namesA.has(n) && !allowed.has(n));
+  const allowedExtra = runB.names.filter((n) => !namesA.has(n) && allowed.has(n));
   const dtypes = common.flatMap((n) => [runA.values.get(n)?.type, runB.values.get(n)?.type]);
   const tolerances = tolerancesFor(dtypes, opts);
   const outputs = common.map((name) => compareTensors(name, runA.values.get(name)!, runB.values.get(name)!, tolerances));
   const ok = missing.length === 0 && extra.length === 0 && outputs.every((o) => o.ok);
-  return { ...partial, inputMismatches, outputs, missing, extra, tolerances, ok };
+  return { ...partial, inputMismatches, outputs, missing, extra, ...(allowedExtra.length ? { allowedExtra } : {}), tolerances, ok };
 }
 
 function keep(out: InferenceSession.ReturnType): Map<string, TensorValue> {

@@ -1,0 +1,76 @@
+// Images in and out, through sharp (libvips): decoding any format it reads, resizing, compositing and
+// PNG encoding. gapify writes no codec of its own. sharp is imported on first use only, so the
+// rewrite command never loads it.
+
+import type { Sharp, SharpOptions } from 'sharp';
+import { UsageError } from '../errors.js';
+
+type SharpFactory = (input?: string | Buffer | Uint8Array | SharpOptions, options?: SharpOptions) => Sharp;
+let sharpModule: Promise<SharpFactory> | undefined;
+
+/** Imports sharp once. */
+export function loadSharp(): Promise<SharpFactory> {
+  sharpModule ??= import('sharp').then((m) => m.default as unknown as SharpFactory);
+  return sharpModule;
+}
+
+/** 8-bit sRGB pixels, 3 channels, row-major. */
+export interface RgbImage {
+  readonly width: number;
+  readonly height: number;
+  readonly data: Uint8Array;
+}
+
+/** ImageNet statistics on [0, 1] pixel values (torchvision's transforms.Normalize defaults). */
+export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
+export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
+
+export type Triple = readonly [number, number, number];
+
+/** `0.5,0.5,0.5` → a triple; anything else a UsageError naming `flag`. */
+export function parseTriple(text: string, flag: string, positive = false): Triple {
+  const parts = text.split(',').map((p) => Number(p.trim()));
+  if (parts.length !== 3 || parts.some((n, i) => !Number.isFinite(n) || text.split(',')[i]!.trim() === '' || (positive && n <= 0))) {
+    throw new UsageError(`${flag} '${text}': expected three ${positive ? 'positive ' : ''}numbers r,g,b (e.g. ${flag === '--std' ? IMAGENET_STD.join(',') : IMAGENET_MEAN.join(',')})`);
+  }
+  return [parts[0]!, parts[1]!, parts[2]!];
+}
+
+/**
+ * Decodes an image file (EXIF orientation applied, alpha dropped, grey expanded) to 8-bit RGB,
+ * optionally resized to exactly width×height (stretched, as classifiers are fed).
+ */
+export async function readRgb(path: string, size?: { width: number; height: number }): Promise<RgbImage> {
+  const sharp = await loadSharp();
+  let img = sharp(path).autoOrient().removeAlpha().toColourspace('srgb');
+  if (size) img = img.resize(size.width, size.height, { fit: 'fill', kernel: 'linear' });
+  let out: { data: Buffer; info: { width: number; height: number; channels: number } };
+  try {
+    out = await img.raw().toBuffer({ resolveWithObject: true });
+  } catch (e) {
+    throw new UsageError(`${path}: cannot read the image (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`);
+  }
+  const { width, height, channels } = out.info;
+  if (channels === 3) return { width, height, data: new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.length) };
+  const data = new Uint8Array(width * height * 3);
+  for (let p = 0; p < width * height; p++) {
+    for (let c = 0; c < 3; c++) data[p * 3 + c] = out.data[p * channels + Math.min(c, channels - 1)]!;
+  }
+  return { width, height, data };
+}
+
+/** NCHW float tensor data [1, 3, H, W] from RGB pixels: (pixel / 255 − mean) / std per channel. */
+export function toNchw(img: RgbImage, mean: Triple = IMAGENET_MEAN, std: Triple = IMAGENET_STD): Float32Array {
+  const plane = img.width * img.height;
+  const out = new Float32Array(3 * plane);
+  for (let p = 0; p < plane; p++) {
+    for (let c = 0; c < 3; c++) out[c * plane + p] = (img.data[p * 3 + c]! / 255 - mean[c]!) / std[c]!;
+  }
+  return out;
+}
+
+/** Writes raw RGB pixels (3 channels) as a PNG file or buffer. */
+export async function encodePng(img: RgbImage): Promise<Buffer> {
+  const sharp = await loadSharp();
+  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).png().toBuffer();
+}
