@@ -7,6 +7,9 @@ import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { GapifyError } from './errors.js';
 import { EXAMPLES, rewriteCommand } from './commands/rewrite.js';
+import { camCommand } from './commands/cam.js';
+import { lintCommand } from './commands/lint.js';
+import { checkCommand } from './commands/check.js';
 
 export interface CliIO {
   /** Results: stdout. */
@@ -26,9 +29,27 @@ export function buildProgram(io: CliIO): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
   program.addCommand(rewriteCommand(io), { isDefault: true });
+  program.addCommand(camCommand(io));
+  program.addCommand(lintCommand(io));
+  program.addCommand(checkCommand(io));
   program.addHelpText('after', `${EXAMPLES}\n\n'gapify rewrite --help' lists the options of the main job (the default command).`);
   for (const c of program.commands) c.exitOverride();
   return program;
+}
+
+/**
+ * A system call that failed on a path (EISDIR, EACCES, ENOSPC, EXDEV, … — e.g. `-o` naming an
+ * existing folder): the user's environment, not a bug, so one line naming the path. Undefined for
+ * anything else.
+ */
+function systemError(e: unknown): string | undefined {
+  if (!(e instanceof Error)) return undefined;
+  const { code, syscall, path, dest } = e as NodeJS.ErrnoException & { dest?: string };
+  if (typeof code !== 'string' || typeof syscall !== 'string') return undefined;
+  // Node's message is "CODE: description, syscall 'path' -> 'dest'": keep "CODE: description".
+  const what = e.message.split(', ')[0] ?? code;
+  const target = dest ?? path;
+  return `${target ? `${target}: ` : ''}${syscall} failed (${what})`;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -51,6 +72,11 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof GapifyError) {
       process.stderr.write(`gapify: ${debug ? (e.stack ?? e.message) : e.message.split('\n')[0]}\n`);
       return e.exitCode;
+    }
+    const sys = systemError(e);
+    if (sys) {
+      process.stderr.write(`gapify: ${debug ? `${sys}\n${(e as Error).stack ?? ''}` : sys}\n`);
+      return 2;
     }
     process.stderr.write(`gapify: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return 2;
