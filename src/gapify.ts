@@ -7,6 +7,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { ModelError, UsageError, VerificationError } from './errors.js';
 import { readModelLazy, releaseModel, stageModel, type ModelFile } from './onnx/model-io.js';
 import type { Dim, Shape } from './graph/shapes.js';
+import { modelMacs } from './rewrite/cost.js';
 import { analyzeModel, missingShapes, rewriteModel, type AlreadyGap, type Analysis, type OrderOption, type Refusal, type TailChange } from './rewrite/index.js';
 import { NO_INPUT_SHAPES, parseInputShapes, type InputShapeSpec } from './verify/input-shapes.js';
 import { resolveInputs, type ResolvedInput } from './verify/inputs.js';
@@ -61,6 +62,8 @@ export interface GapifyReport {
   refused: Refusal[];
   alreadyGap: AlreadyGap[];
   verification: Verification;
+  /** Multiply-accumulates per sample of the whole model (Conv/Gemm/MatMul) before and after, when the shapes are known. */
+  modelMacs?: { before: number; after: number };
   /** --cam: the class-map outputs added, and the tails that have none. */
   cam?: { outputs: CamOutput[]; skipped: CamSkip[] };
   /** --dynamic-size: the symbolic input size and its check at a second size. */
@@ -125,7 +128,7 @@ async function rewriteFile(file: ModelFile, input: string, output: string, spec:
   const { analysis, inputs } = await analyzeWithProbe(file, spec, options.probe ?? true, log);
   const refused = analysis.findings.filter((f): f is Refusal => f.kind === 'refused');
   const alreadyGap = analysis.findings.filter((f): f is AlreadyGap => f.kind === 'already-gap');
-  const base: Pick<GapifyReport, 'input' | 'output' | 'inputs' | 'refused' | 'alreadyGap' | 'cam' | 'size'> = { input, output, inputs, refused, alreadyGap };
+  const base: Pick<GapifyReport, 'input' | 'output' | 'inputs' | 'refused' | 'alreadyGap' | 'cam' | 'size' | 'modelMacs'> = { input, output, inputs, refused, alreadyGap };
   if (!options.dynamicSize && (options.alsoSize !== undefined || options.allowFixedSize)) {
     throw new UsageError(`${options.alsoSize !== undefined ? '--also-size' : '--allow-fixed-size'} needs --dynamic-size`);
   }
@@ -135,8 +138,12 @@ async function rewriteFile(file: ModelFile, input: string, output: string, spec:
   // --cam wants conv-first wherever the layer yields the class scores (pool-first has no map); where
   // it doesn't (an MLP head's first layer), 'auto' keeps pool-first and the report says so.
   const camOrder = options.cam && (options.order ?? 'auto') === 'auto' && tails.every((t) => t.kind !== 'global' || t.finalScores) ? 'conv-first' : undefined;
+  const macsBefore = modelMacs(analysis.graph, analysis.shapes.shapes); // before the rewrite edits the view
   const rewrite = rewriteModel(analysis, { order: camOrder ?? options.order ?? 'auto' });
   const { changes } = rewrite;
+  if (macsBefore !== null && changes.length && changes.every((c) => c.macsBefore !== undefined && c.macsAfter !== undefined)) {
+    base.modelMacs = { before: macsBefore, after: changes.reduce((m, c) => m - c.macsBefore! + c.macsAfter!, macsBefore) };
+  }
   let model = rewrite.model;
   const cam = options.cam ? addCamOutputs(model, file.opset, changes, tails, alreadyGap) : undefined;
   if (cam) {

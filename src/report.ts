@@ -9,11 +9,16 @@ export const thousands = (n: number): string => String(n).replace(/\B(?=(\d{3})+
 const fmtInt = (n: number | undefined): string => (n === undefined ? '?' : thousands(n));
 const fmtErr = (n: number | null): string => (n === null ? '—' : n === 0 ? '0' : n.toExponential(1));
 
+/** `after` and its change from `before`: "1,024 (unchanged)", "50,176,000 (+4800%)". */
+export function countChange(before: number, after: number | null | undefined): string {
+  if (after === null || after === undefined) return 'unknown (map size unknown)';
+  if (after === before) return `${thousands(after)} (unchanged)`;
+  const p = before === 0 ? 0 : ((after - before) / before) * 100;
+  return `${thousands(after)} (${p > 0 ? '+' : ''}${p.toFixed(p !== 0 && Math.abs(p) < 1 ? 1 : 0)}%)`;
+}
+
 function macLine(before: number | undefined, after: number | undefined): string {
-  if (before === undefined || after === undefined) return `MACs ${fmtInt(before)} → ${fmtInt(after)} per sample (map size unknown)`;
-  const pct = before === 0 ? 0 : ((after - before) / before) * 100;
-  const change = after === before ? 'unchanged' : `${pct > 0 ? '+' : ''}${pct.toFixed(0)}%`;
-  return `MACs ${fmtInt(before)} → ${fmtInt(after)} per sample (${change})`;
+  return before === undefined ? 'MACs unknown' : `MACs per sample ${thousands(before)} → ${countChange(before, after)}`;
 }
 
 export function formatComparison(c: Comparison, indent = '  '): string[] {
@@ -49,6 +54,7 @@ export function formatReport(r: GapifyReport): string {
     if (c.classMap) lines.push(`    class map: '${c.classMap}'`);
     for (const n of c.notes) lines.push(`    note: ${n}`);
   });
+  if (r.modelMacs) lines.push(`  whole model: MACs per sample ${thousands(r.modelMacs.before)} → ${countChange(r.modelMacs.before, r.modelMacs.after)}`);
   for (const f of r.refused) lines.push(`  not rewritten (${f.code}): ${f.reason}`);
   for (const g of r.alreadyGap) lines.push(`  already a GAP head: Conv '${g.conv}'${g.classes !== undefined ? ` (${g.classes} classes)` : ''} → GlobalAveragePool '${g.pool}' — nothing to rewrite`);
   for (const o of r.cam?.outputs ?? []) {

@@ -6,7 +6,8 @@ import { openSync, readSync, closeSync } from 'node:fs';
 import { relative, resolve, sep } from 'node:path';
 import { ModelError, RuntimeError, UsageError } from '../errors.js';
 import type { Dim } from '../graph/shapes.js';
-import { thousands } from '../report.js';
+import { layerParams, tailCost } from '../rewrite/cost.js';
+import { countChange, thousands } from '../report.js';
 import { readModelLazy, type ModelFile } from '../onnx/model-io.js';
 import type { GraphProto } from '../onnx/schema.js';
 import { elementCount } from '../onnx/tensor.js';
@@ -125,12 +126,7 @@ export interface FileReport {
 const fmtInt = thousands;
 const pct = (x: number): string => `${(x * 100).toFixed(x < 0.001 ? 2 : 1)}%`;
 
-function change(before: number, after: number | null): string {
-  if (after === null) return 'unknown (map size unknown)';
-  if (after === before) return `${fmtInt(after)} (unchanged)`;
-  const p = before === 0 ? 0 : ((after - before) / before) * 100;
-  return `${fmtInt(after)} (${p > 0 ? '+' : ''}${p.toFixed(0)}%)`;
-}
+const change = countChange;
 
 /** The path as shown to the user and put in SARIF: relative to `cwd` with '/', unless outside it. */
 export function displayPath(abs: string, cwd: string): string {
@@ -146,19 +142,8 @@ function totalParams(graph: GraphProto): number {
   return n;
 }
 
-const layerParams = (l: LinearLayer): number => l.inFeatures * l.outFeatures + (l.bias ? l.outFeatures : 0);
-
 function layerSummary(l: LinearLayer): LayerSummary {
   return { node: nodeLabel(l.nodes[0]!), op: l.nodes.map((n) => n.op_type).join('+'), inFeatures: l.inFeatures, outFeatures: l.outFeatures, params: layerParams(l) };
-}
-
-function spatialSize(shape: readonly Dim[]): number | null {
-  let n = 1;
-  for (const d of shape.slice(2)) {
-    if (typeof d !== 'number') return null;
-    n *= d;
-  }
-  return n;
 }
 
 const dimsOut = (s: readonly Dim[]): (number | string | null)[] => s.map((d) => d ?? null);
@@ -170,25 +155,18 @@ function finding<R extends RuleId, P>(ruleId: R, message: string, node: string |
 
 // --- rules -----------------------------------------------------------------------------------------
 
-/**
- * MACs of a global tail, per order:
- *   before     = in·out                 (Gemm on the pooled vector)
- *   pool-first = in·out                 (1×1 Conv on the pooled 1×1 map: the same products)
- *   conv-first = in·out·H·W             (1×1 Conv on every position of the map, then the mean)
- * Spatial tails: Σ in·out before and after (at the trained size the H×W Conv sees one window).
- */
+/** The finding for a rewritable tail; its costs come from rewrite/cost.ts (see the equations there). */
 function tailFinding(tail: Tail, total: number): LintFinding {
   const shareOf = (p: number): number | null => (total > 0 ? p / total : null);
   const shareText = (p: number): string => (total > 0 ? `head ${fmtInt(p)} of ${fmtInt(total)} params (${pct(p / total)})` : `head ${fmtInt(p)} params`);
   if (tail.kind === 'global') {
-    const l = tail.linear;
-    const layer = layerSummary(l);
-    const macs = l.inFeatures * l.outFeatures;
-    const hw = spatialSize(tail.featureShape);
+    const layer = layerSummary(tail.linear);
+    const { macs: costs } = tailCost(tail);
+    const macs = costs.before!;
     const props: RewritableTailProperties = {
       tailKind: 'global', at: nodeLabel(tail.pool.node), featureShape: dimsOut(tail.featureShape), layers: [layer],
       headParams: layer.params, totalParams: total, headShare: shareOf(layer.params),
-      macs: { before: macs, convFirst: hw === null ? null : macs * hw, poolFirst: macs },
+      macs: costs,
       defaultOrder: chooseOrder(tail, 'auto'),
     };
     const message = `${tail.pool.node.op_type} '${props.at}' → ${layer.op} '${layer.node}' (${layer.inFeatures}→${layer.outFeatures}) can be rewritten exactly into 1×1 Conv + GlobalAveragePool; `
@@ -197,13 +175,13 @@ function tailFinding(tail: Tail, total: number): LintFinding {
   }
   if (tail.kind === 'spatial') {
     const layers = tail.layers.map(layerSummary);
-    const params = layers.reduce((s, l) => s + l.params, 0);
-    const macs = tail.layers.reduce((s, l) => s + l.inFeatures * l.outFeatures, 0);
+    const { params, macs: costs } = tailCost(tail);
+    const macs = costs.before!;
     const at = nodeLabel(tail.flatten);
     const props: RewritableTailProperties = {
       tailKind: 'spatial', at, featureShape: dimsOut(tail.featureShape), layers,
       headParams: params, totalParams: total, headShare: shareOf(params),
-      macs: { before: macs, convFirst: macs, poolFirst: null },
+      macs: costs,
       defaultOrder: null,
     };
     const [h, w] = tail.featureShape.slice(2);
@@ -215,7 +193,7 @@ function tailFinding(tail: Tail, total: number): LintFinding {
   const props: RewritableTailProperties = {
     tailKind: 'pool-only', at, featureShape: dimsOut(tail.featureShape), layers: [],
     headParams: 0, totalParams: total, headShare: shareOf(0),
-    macs: { before: null, convFirst: null, poolFirst: null },
+    macs: tailCost(tail).macs,
     defaultOrder: null,
   };
   const message = `${tail.pool.node.op_type} '${at}' covers its whole ${fmtDims(tail.featureShape.slice(2))} map and can be rewritten exactly into a GlobalAveragePool (then right at any input size)`;

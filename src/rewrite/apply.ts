@@ -7,7 +7,8 @@ import { attrFloat } from '../graph/graph.js';
 import { makeNode } from '../onnx/builder.js';
 import type { NodeProto } from '../onnx/schema.js';
 import type { TensorBytes } from '../onnx/tensor.js';
-import type { GlobalTail, LinearLayer, PoolOnlyTail, SpatialTail, Tail } from './match.js';
+import type { GlobalTail, PoolOnlyTail, SpatialTail, Tail } from './match.js';
+import { tailCost } from './cost.js';
 import { batchNormAffine, composeAffine, linearToConv, type ChannelAffine } from './weights.js';
 
 export type Order = 'conv-first' | 'pool-first';
@@ -36,19 +37,6 @@ export interface TailChange {
 }
 
 const label = (n: NodeProto): string => n.name || `${n.op_type}(${n.output[0] ?? ''})`;
-
-function layerParams(l: LinearLayer): number {
-  return l.inFeatures * l.outFeatures + (l.bias ? l.outFeatures : 0);
-}
-
-function spatialSize(shape: readonly unknown[]): number | undefined {
-  let n = 1;
-  for (const d of shape.slice(2)) {
-    if (typeof d !== 'number') return undefined;
-    n *= d;
-  }
-  return n;
-}
 
 function baseName(n: NodeProto): string {
   return n.name || n.output[0] || n.op_type || 'gapify';
@@ -123,8 +111,7 @@ export function applyGlobalTail(graph: GraphView, tail: GlobalTail, order: Order
   graph.removeDead([...tail.between.map((b) => b.node), pool.node, ...(pool.pad ? [pool.pad] : [])]);
   const removed = [...before].filter((n) => !graph.nodes.includes(n));
 
-  const hw = spatialSize(featureShape);
-  const macs = linear.inFeatures * linear.outFeatures;
+  const cost = tailCost(tail);
   const notes: string[] = [];
   if (affine) notes.push('BatchNormalization folded into the Conv weights and bias');
   if (tail.laterLayers.length) notes.push(`MLP head: only the first linear layer moves before the pool; ${tail.laterLayers.map((l) => `'${l}'`).join(', ')} ${tail.laterLayers.length === 1 ? 'stays' : 'stay'} after it, behind a nonlinearity`);
@@ -134,9 +121,9 @@ export function applyGlobalTail(graph: GraphView, tail: GlobalTail, order: Order
     layers: [{ node: label(gemm), op: linear.nodes.map((n) => n.op_type).join('+'), weight: [linear.outFeatures, linear.inFeatures], became: `Conv ${kernel.map(() => 1).join('×')}` }],
     removed: removed.map(label), added: added.map(label),
     ...(classMap ? { classMap } : {}),
-    params: layerParams(linear),
-    macsBefore: macs,
-    macsAfter: order === 'conv-first' ? (hw === undefined ? undefined : macs * hw) : macs,
+    params: cost.params,
+    macsBefore: cost.macs.before ?? undefined,
+    macsAfter: (order === 'conv-first' ? cost.macs.convFirst : cost.macs.poolFirst) ?? undefined,
     notes,
   };
 }
@@ -188,12 +175,12 @@ export function applySpatialTail(graph: GraphView, tail: SpatialTail, bytes: Ten
   graph.valueInfo = graph.valueInfo.filter((v) => !reshaped.has(v.name ?? ''));
   graph.sort();
   const removed = [...before].filter((n) => !graph.nodes.includes(n));
-  const macs = tail.layers.reduce((s, l) => s + l.inFeatures * l.outFeatures, 0);
+  const cost = tailCost(tail);
   return {
     kind: 'spatial', at: label(tail.flatten), output: lastLayer.output, layers,
     removed: removed.map(label), added: added.map(label), classMap,
-    params: tail.layers.reduce((s, l) => s + layerParams(l), 0),
-    macsBefore: macs, macsAfter: macs,
+    params: cost.params,
+    macsBefore: cost.macs.before ?? undefined, macsAfter: cost.macs.convFirst ?? undefined,
     notes: [`exact at the trained size (${channels}×${h}×${w} map before the first Conv); at larger inputs the head is evaluated densely and averaged`],
   };
 }
