@@ -2,7 +2,7 @@
 // only then put it at the output path. A model file is someone's work: the input is never written,
 // and the output appears (atomically) only once it is complete and verified.
 
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { ModelError, UsageError, VerificationError } from './errors.js';
 import { readModelLazy, releaseModel, stageModel, type ModelFile } from './onnx/model-io.js';
@@ -110,6 +110,7 @@ export async function gapify(inputPath: string, options: GapifyOptions = {}): Pr
   const log = options.log ?? (() => {});
   const input = resolve(inputPath);
   const output = resolve(options.output ?? defaultOutputPath(input));
+  if (existsSync(output) && statSync(output).isDirectory()) throw new UsageError(`the output ${output} is a folder; give a file path`);
   if (samePath(input, output) && !options.inPlace) {
     throw new UsageError(`the output ${output} is the input file; pass --in-place to replace it`);
   }

@@ -105,7 +105,9 @@ export class GraphView {
         if (!i) continue;
         let list = this.consumerIndex.get(i);
         if (!list) this.consumerIndex.set(i, (list = []));
-        if (!list.includes(n)) list.push(n);
+        // A node's reads are indexed together, so a repeat can only be the last entry: checking
+        // the whole list instead would make a value read by n nodes cost O(n²).
+        if (list[list.length - 1] !== n) list.push(n);
       }
     }
     this.dirty = false;
@@ -266,40 +268,47 @@ export class GraphView {
   /**
    * Nodes in an order where every value is produced before it is read (stable: keeps the current
    * order where it is already valid). Throws on a cycle or a value nobody produces.
+   *
+   * Kahn's algorithm, always taking the ready node that comes first in the current order: an order
+   * that is already valid comes back unchanged, and any graph costs O(n log n) — a crafted model
+   * with its nodes listed backwards must not cost O(n²).
    */
   topologicalOrder(): NodeProto[] {
     const available = new Set<string>(['']);
     for (const i of this.inputs) if (i.name) available.add(i.name);
     for (const k of this.initializers.keys()) available.add(k);
-    const pending = [...this.nodes];
+    const nodes = this.nodes;
+    const produced = new Set<string>();
+    for (const n of nodes) for (const o of n.output) if (o) produced.add(o);
+    // For each node, how many of the values it reads are still to come; for each such value, who waits.
+    const missing = new Array<number>(nodes.length).fill(0);
+    const waiting = new Map<string, number[]>();
+    nodes.forEach((n, k) => {
+      for (const i of new Set([...n.input, ...(this.implicitReads.get(n) ?? [])])) {
+        if (available.has(i)) continue;
+        if (!produced.has(i)) throw new GraphStructureError(`node '${n.name || n.op_type}' reads '${i}', which no node, input or initializer produces`);
+        missing[k]!++;
+        let w = waiting.get(i);
+        if (!w) waiting.set(i, (w = []));
+        w.push(k);
+      }
+    });
+    const ready = new IndexHeap();
+    missing.forEach((m, k) => { if (m === 0) ready.push(k); });
     const order: NodeProto[] = [];
-    const producedBy = new Map<string, NodeProto>();
-    for (const n of pending) for (const o of n.output) if (o) producedBy.set(o, n);
-    const reads = (n: NodeProto): string[] => [...n.input, ...(this.implicitReads.get(n) ?? [])];
-    for (const n of pending) {
-      for (const i of reads(n)) {
-        if (!available.has(i) && !producedBy.has(i)) {
-          throw new GraphStructureError(`node '${n.name || n.op_type}' reads '${i}', which no node, input or initializer produces`);
-        }
+    for (let k = ready.pop(); k !== undefined; k = ready.pop()) {
+      const n = nodes[k]!;
+      order.push(n);
+      for (const o of n.output) {
+        if (!o || available.has(o)) continue;
+        available.add(o);
+        for (const w of waiting.get(o) ?? []) if (--missing[w]! === 0) ready.push(w);
       }
     }
-    while (pending.length > 0) {
-      let progressed = false;
-      for (let k = 0; k < pending.length; ) {
-        const n = pending[k]!;
-        if (reads(n).every((i) => available.has(i))) {
-          order.push(n);
-          for (const o of n.output) if (o) available.add(o);
-          pending.splice(k, 1);
-          progressed = true;
-        } else {
-          k++;
-        }
-      }
-      if (!progressed) {
-        const names = pending.slice(0, 3).map((n) => `'${n.name || n.op_type}'`).join(', ');
-        throw new GraphStructureError(`the graph has a cycle through ${names}${pending.length > 3 ? ', …' : ''}`);
-      }
+    if (order.length < nodes.length) {
+      const pending = nodes.filter((_, k) => missing[k]! > 0);
+      const names = pending.slice(0, 3).map((n) => `'${n.name || n.op_type}'`).join(', ');
+      throw new GraphStructureError(`the graph has a cycle through ${names}${pending.length > 3 ? ', …' : ''}`);
     }
     return order;
   }
@@ -341,5 +350,40 @@ export class GraphView {
       output: this.outputs,
       value_info: this.valueInfo,
     };
+  }
+}
+
+/** A min-heap of node indexes (topologicalOrder's ready list). */
+class IndexHeap {
+  private readonly a: number[] = [];
+
+  push(v: number): void {
+    const a = this.a;
+    let i = a.push(v) - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (a[p]! <= v) break;
+      a[i] = a[p]!;
+      i = p;
+    }
+    a[i] = v;
+  }
+
+  pop(): number | undefined {
+    const a = this.a;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length === 0 || last === undefined) return top;
+    let i = 0;
+    for (;;) {
+      let c = 2 * i + 1;
+      if (c >= a.length) break;
+      if (c + 1 < a.length && a[c + 1]! < a[c]!) c++;
+      if (a[c]! >= last) break;
+      a[i] = a[c]!;
+      i = c;
+    }
+    a[i] = last;
+    return top;
   }
 }

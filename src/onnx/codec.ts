@@ -13,6 +13,7 @@
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { getHeapStatistics } from 'node:v8';
 import protobuf from 'protobufjs';
 import { UNKNOWN, type I64 } from './schema.js';
 
@@ -32,9 +33,55 @@ export class WireError extends Error {
 export interface DecodeLimits {
   /** Deepest message nesting accepted (subgraphs inside attributes nest). */
   maxDepth: number;
+  /**
+   * Heap the decoded messages may take, estimated while they are built (bytes). A few bytes on
+   * the wire can cost hundreds on the heap — an empty repeated message is 2 bytes in the file and
+   * a frozen object with its arrays in memory — so a small crafted file could exhaust the heap,
+   * which kills the process outright. Past this budget decoding stops with a WireError instead.
+   * Default: half of V8's heap limit (raise it with node --max-old-space-size).
+   */
+  maxHeapBytes: number;
 }
 
-const DEFAULT_LIMITS: DecodeLimits = { maxDepth: 64 };
+const DEFAULT_LIMITS: DecodeLimits = { maxDepth: 64, maxHeapBytes: Math.floor(getHeapStatistics().heap_size_limit / 2) };
+
+/** What decoding may still allocate (see DecodeLimits.maxHeapBytes). */
+interface HeapBudget {
+  left: number;
+  readonly limit: number;
+}
+
+// Heap estimates, in bytes, measured on V8 (x64) with some margin: a frozen message object with
+// its SOURCE view; per repeated field, the empty frozen array (or typed array, for floats) every
+// decoded message carries; a number in a repeated field; a view (bytes field, unknown field,
+// packed float run); a string's header.
+const COST_MESSAGE = 160;
+const COST_REPEATED_FIELD = 64;
+const COST_TYPED_FIELD = 192;
+const COST_NUMBER = 32;
+const COST_VIEW = 128;
+const COST_STRING = 32;
+
+function charge(budget: HeapBudget, bytes: number, path: string): void {
+  budget.left -= bytes;
+  if (budget.left < 0) {
+    throw new WireError(`too big to decode: its messages would take more than ${Math.round(budget.limit / 2 ** 20)} MB of memory`, path);
+  }
+}
+
+const messageCosts = new Map<MessageInfo, number>();
+
+function messageCost(info: MessageInfo): number {
+  let cost = messageCosts.get(info);
+  if (cost === undefined) {
+    cost = COST_MESSAGE;
+    for (const f of info.ordered) {
+      if (f.repeated) cost += f.kind === 'float' || f.kind === 'double' ? COST_TYPED_FIELD : COST_REPEATED_FIELD;
+    }
+    messageCosts.set(info, cost);
+  }
+  return cost;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Schema: per message type, its fields keyed by number.
@@ -273,8 +320,9 @@ function newRepeated(field: FieldInfo): unknown {
   return [];
 }
 
-function decodeMessage(info: MessageInfo, r: Reader, end: number, path: string, depth: number, limits: DecodeLimits): Record<string | symbol, unknown> {
+function decodeMessage(info: MessageInfo, r: Reader, end: number, path: string, depth: number, limits: DecodeLimits, budget: HeapBudget): Record<string | symbol, unknown> {
   if (depth > limits.maxDepth) throw new WireError(`messages nested deeper than ${limits.maxDepth}`, path);
+  charge(budget, messageCost(info), path);
   const start = r.pos;
   const msg: Record<string | symbol, unknown> = {};
   for (const f of info.ordered) if (f.repeated) msg[f.name] = newRepeated(f);
@@ -300,6 +348,7 @@ function decodeMessage(info: MessageInfo, r: Reader, end: number, path: string, 
     if (!field || (wire !== wireTypeOf(field.kind) && !(field.repeated && wire === WIRE_LEN && field.kind !== 'message' && field.kind !== 'string' && field.kind !== 'bytes'))) {
       // Unknown field, or a known number with a foreign wire type: keep it verbatim.
       r.skip(wire, fieldPath);
+      charge(budget, COST_VIEW, fieldPath);
       (unknown ??= []).push(r.buf.subarray(tagStart, r.pos));
       continue;
     }
@@ -311,12 +360,14 @@ function decodeMessage(info: MessageInfo, r: Reader, end: number, path: string, 
       const stop = r.pos + len;
       if (field.kind === 'float' || field.kind === 'double') {
         if (len % (field.kind === 'float' ? 4 : 8) !== 0) throw new WireError(`packed ${field.kind}s: ${len} bytes is not a whole number of values`, fieldPath);
+        charge(budget, COST_VIEW, fieldPath);
         floatPart(field.name, typedArrayOf(field.kind, r.buf, r.pos, len));
         r.pos = stop;
       } else {
         const arr = msg[field.name] as unknown[];
         const sub = new Reader(r.buf, r.pos, stop);
         while (sub.pos < stop) {
+          charge(budget, COST_NUMBER, fieldPath);
           arr.push(wireTypeOf(field.kind) === WIRE_VARINT ? decodeVarintScalar(field, sub.varint(fieldPath)) : readFixed(sub, field, fieldPath));
         }
         r.pos = stop;
@@ -331,12 +382,13 @@ function decodeMessage(info: MessageInfo, r: Reader, end: number, path: string, 
         r.need(len, fieldPath);
         const idx = field.repeated ? `[${(msg[field.name] as unknown[]).length}]` : '';
         const stop = r.pos + len;
-        value = decodeMessage(field.message!, r, stop, fieldPath + idx, depth + 1, limits);
+        value = decodeMessage(field.message!, r, stop, fieldPath + idx, depth + 1, limits, budget);
         break;
       }
       case 'string': {
         const len = r.uint(fieldPath);
         r.need(len, fieldPath);
+        charge(budget, COST_STRING + len, fieldPath);
         value = utf8.decode(r.buf.subarray(r.pos, r.pos + len));
         r.pos += len;
         break;
@@ -344,6 +396,7 @@ function decodeMessage(info: MessageInfo, r: Reader, end: number, path: string, 
       case 'bytes': {
         const len = r.uint(fieldPath);
         r.need(len, fieldPath);
+        charge(budget, COST_VIEW, fieldPath);
         value = r.buf.subarray(r.pos, r.pos + len);
         r.pos += len;
         break;
@@ -354,6 +407,7 @@ function decodeMessage(info: MessageInfo, r: Reader, end: number, path: string, 
       default:
         value = decodeVarintScalar(field, r.varint(fieldPath));
     }
+    if (field.repeated && field.kind !== 'message' && field.kind !== 'string' && field.kind !== 'bytes') charge(budget, COST_NUMBER, fieldPath);
     if (!field.repeated) msg[field.name] = value;
     else if (field.kind === 'float' || field.kind === 'double') floatPart(field.name, value as number);
     else (msg[field.name] as unknown[]).push(value);
@@ -389,7 +443,9 @@ function decodeMessage(info: MessageInfo, r: Reader, end: number, path: string, 
 export function decode<T>(typeName: string, bytes: Uint8Array, limits: Partial<DecodeLimits> = {}): T {
   const info = messageInfo(typeName);
   const r = new Reader(bytes, 0, bytes.length);
-  return decodeMessage(info, r, bytes.length, typeName.replace(/^onnx\./, ''), 0, { ...DEFAULT_LIMITS, ...limits }) as T;
+  const all = { ...DEFAULT_LIMITS, ...limits };
+  const budget: HeapBudget = { left: all.maxHeapBytes, limit: all.maxHeapBytes };
+  return decodeMessage(info, r, bytes.length, typeName.replace(/^onnx\./, ''), 0, all, budget) as T;
 }
 
 // ---------------------------------------------------------------------------------------------

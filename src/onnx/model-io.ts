@@ -338,6 +338,15 @@ function writeNewFile(path: string, fill: (fd: number) => void): void {
   closeSync(fd);
 }
 
+/** Renames a staged file into place; failures (the target is a folder, another filesystem) are a ModelError. */
+function publish(from: string, to: string): void {
+  try {
+    renameSync(from, to);
+  } catch (e) {
+    throw cannotWrite(to, e);
+  }
+}
+
 function cannotWrite(abs: string, e: unknown): Error {
   if (e instanceof ModelError) return e;
   return new ModelError(abs, `cannot write (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
@@ -364,7 +373,7 @@ export function stageChunks(finalPath: string, chunks: readonly Uint8Array[], la
     finalPath: abs,
     commit() {
       if (done) return;
-      renameSync(tempPath, abs);
+      publish(tempPath, abs);
       done = true;
       liveTemps.delete(tempPath);
     },
@@ -442,8 +451,8 @@ export function stageModel(finalPath: string, model: ModelProto, source: ModelFi
     dataPath,
     commit() {
       if (done) return;
-      renameSync(tempData, dataPath);
-      renameSync(tempModel, abs);
+      publish(tempData, dataPath);
+      publish(tempModel, abs);
       done = true;
       remove();
     },

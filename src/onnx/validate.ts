@@ -91,7 +91,7 @@ class Validator {
   }
 
   attribute(a: AttributeProto, label: string, where: string): void {
-    const what = n(`${label} attribute '${a.name ?? ''}'`);
+    const what = indexed(`${label} attribute '${a.name ?? ''}'`);
     if (a.t) this.tensor(a.t, what(''));
     a.tensors.forEach((t, i) => this.tensor(t, what(`[${i}]`)));
     if (a.sparse_tensor) this.sparse(a.sparse_tensor, what(''));
@@ -129,28 +129,28 @@ class Validator {
       this.fail(`${what} stores its data in more than one place (${list.join(', ')})`);
     }
     // A tensor split into segments holds only its [begin, end) range.
-    let n = count;
+    let elements = count;
     if (t.segment) {
       const begin = num(t.segment.begin) ?? 0;
       const end = num(t.segment.end) ?? count;
       if (!(begin >= 0 && begin <= end && end <= count)) this.fail(`${what}: segment [${t.segment.begin}, ${t.segment.end}) is outside its ${count} elements`);
-      n = end - begin;
+      elements = end - begin;
     }
     const storage = storageOf(dt);
     // A dtype newer than this schema: its storage is unknown, so its length can't be checked.
     if (!storage) return;
     if (external) {
-      this.externalTensor(t, what, storage.rawBytes?.(n));
+      this.externalTensor(t, what, storage.rawBytes?.(elements));
       return;
     }
     if (t.raw_data !== undefined) {
       if (!storage.rawBytes) this.fail(`${what} is ${dtypeName(dt)}, which can't be stored in raw_data`);
-      const want = storage.rawBytes(n);
+      const want = storage.rawBytes(elements);
       if (t.raw_data.length !== want) this.fail(`${what}: raw_data holds ${t.raw_data.length} bytes but dims [${t.dims.join(', ')}] of ${dtypeName(dt)} need ${want}`);
       return;
     }
     const got = typed[0];
-    const want = storage.entries(n);
+    const want = storage.entries(elements);
     if (got !== undefined && got !== storage.field) this.fail(`${what} is ${dtypeName(dt)} but its values are in ${got}, not ${storage.field}`);
     const have = t[storage.field].length;
     if (have !== want) this.fail(`${what}: ${storage.field} holds ${have} values but dims [${t.dims.join(', ')}] of ${dtypeName(dt)} need ${want}`);
@@ -162,10 +162,9 @@ class Validator {
     const size = this.fileSize(ref.file, ref.location, what);
     const end = ref.offset + (ref.length ?? want ?? 0);
     if (end > size) this.fail(`${what}: external data '${ref.location}' is too short (needs bytes ${ref.offset}..${end}, file has ${size})`);
-    if (want === undefined) return;
-    const length = ref.length ?? size - ref.offset;
-    if (ref.length !== undefined && length !== want) {
-      this.fail(`${what}: external data length is ${length} bytes but dims [${t.dims.join(', ')}] of ${dtypeName(t.data_type)} need ${want}`);
+    // Without a length the tensor takes `want` bytes from the offset: checked just above.
+    if (want !== undefined && ref.length !== undefined && ref.length !== want) {
+      this.fail(`${what}: external data length is ${ref.length} bytes but dims [${t.dims.join(', ')}] of ${dtypeName(t.data_type)} need ${want}`);
     }
   }
 
@@ -186,8 +185,8 @@ class Validator {
   }
 }
 
-/** `what` plus an index suffix. */
-function n(base: string): (suffix: string) => string {
+/** `base` followed by an index suffix ('' or '[i]'). */
+function indexed(base: string): (suffix: string) => string {
   return (suffix) => base + suffix;
 }
 

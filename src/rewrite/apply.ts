@@ -109,7 +109,8 @@ export function applyGlobalTail(graph: GraphView, tail: GlobalTail, order: Order
   graph.insertAfter(gemm, added);
   graph.detach(linear.nodes);
   graph.removeDead([...tail.between.map((b) => b.node), pool.node, ...(pool.pad ? [pool.pad] : [])]);
-  const removed = [...before].filter((n) => !graph.nodes.includes(n));
+  const kept = new Set(graph.nodes);
+  const removed = [...before].filter((n) => !kept.has(n));
 
   const cost = tailCost(tail);
   const notes: string[] = [];
@@ -174,7 +175,8 @@ export function applySpatialTail(graph: GraphView, tail: SpatialTail, bytes: Ten
   const reshaped = new Set(tail.reshapedValues);
   graph.valueInfo = graph.valueInfo.filter((v) => !reshaped.has(v.name ?? ''));
   graph.sort();
-  const removed = [...before].filter((n) => !graph.nodes.includes(n));
+  const kept = new Set(graph.nodes);
+  const removed = [...before].filter((n) => !kept.has(n));
   const cost = tailCost(tail);
   return {
     kind: 'spatial', at: label(tail.flatten), output: lastLayer.output, layers,
@@ -193,7 +195,8 @@ export function applyPoolOnly(graph: GraphView, tail: PoolOnlyTail): TailChange 
   graph.insertAfter(pool.node, [gap]);
   graph.detach([pool.node]);
   if (pool.pad) graph.removeDead([pool.pad]);
-  const removed = [...before].filter((n) => !graph.nodes.includes(n));
+  const kept = new Set(graph.nodes);
+  const removed = [...before].filter((n) => !kept.has(n));
   return {
     kind: 'pool-only', at: label(pool.node), output: pool.output, layers: [], removed: removed.map(label), added: [label(gap)],
     params: 0, macsBefore: undefined, macsAfter: undefined,

@@ -380,7 +380,11 @@ function walkFromPool(graph: GraphView, pool: GlobalPool, shapes: Shapes): { tai
     const prev = blocked.get(ahead);
     if (!prev || REFUSAL_PRIORITY.indexOf(reason.code) < REFUSAL_PRIORITY.indexOf(prev.code)) blocked.set(ahead, reason);
   };
+  let steps = 0;
   const visit = (walk: Walk): void => {
+    // Past a few ops this is no classifier tail: stop, rather than recurse off the JS stack (a long
+    // chain of Identity) or follow exponentially many paths (stacked Identity/Dropout diamonds).
+    if (walk.between.length > MAX_WALK_DEPTH || ++steps > MAX_WALK_STEPS) return;
     if (graph.isGraphOutput(walk.value)) reachesOutputWithoutLinear = true;
     for (const c of graph.consumers(walk.value)) {
       // Shape/Size read only the dims (PyTorch's x.view(x.size(0), -1)): no values flow there.
@@ -407,6 +411,11 @@ function walkFromPool(graph: GraphView, pool: GlobalPool, shapes: Shapes): { tai
 }
 
 const SHAPE_READERS = new Set(['Shape', 'Size']);
+
+/** Ops walked between a pool and its linear layer, at most (real tails have a handful). */
+const MAX_WALK_DEPTH = 64;
+/** Nodes a walk from one pool may visit, over all its paths. */
+const MAX_WALK_STEPS = 4096;
 
 /** When several ops block one tail (a decomposed LayerNorm is ReduceMean and Sub), the reason to give. */
 const REFUSAL_PRIORITY: readonly string[] = ['trans-a', 'normalization-between', 'training-output-used', 'not-linear-between'];
@@ -437,6 +446,9 @@ function convBeforePool(graph: GraphView, value: string): NodeProto | undefined 
 export function findClassifierTails(graph: GraphView, shapes: Shapes): Finding[] {
   const findings: Finding[] = [];
   const claimedFlattens = new Set<NodeProto>();
+  // A linear layer is rewritten once, however many paths lead to it (a walk that forks and joins
+  // again through a two-input Dropout, or two pools joined that way, would find it twice).
+  const claimedLinear = new Set<NodeProto>();
   for (const node of graph.nodes) {
     const answer = matchGlobalPool(graph, node, shapes);
     if (!answer) continue;
@@ -462,6 +474,8 @@ export function findClassifierTails(graph: GraphView, shapes: Shapes): Finding[]
       continue;
     }
     for (const { walk, linear } of walked.tails) {
+      if (claimedLinear.has(linear.nodes[0]!)) continue;
+      claimedLinear.add(linear.nodes[0]!);
       const channels = featureShape![1];
       if (typeof channels === 'number' && channels !== linear.inFeatures) {
         findings.push({ kind: 'refused', tailKind: 'global', at: label, ...noMatch('shape-mismatch', `'${nodeLabel(linear.nodes[0]!)}' expects ${linear.inFeatures} features but the pool gives ${channels}`, label) });
