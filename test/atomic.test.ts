@@ -20,6 +20,7 @@ import { encode } from '../src/onnx/codec.js';
 import { emptyTensor, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from '../src/onnx/builder.js';
 import { DataType } from '../src/onnx/schema.js';
 import { parseModel } from '../src/onnx/model-io.js';
+import { rng } from './support/bytes.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(ROOT, 'dist/src/cli.js');
@@ -37,15 +38,6 @@ const hashFile = (p: string): string => sha(readFileSync(p));
 const temps = (folder: string): string[] => readdirSync(folder).filter((f) => /^\..*\.tmp$/.test(f));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    let t = (s = (s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function bigModel(): Uint8Array {
   const C = 1280;

@@ -11,6 +11,7 @@ import { decode, encode, encodeChunks, encodedSize, SOURCE, WireError } from '..
 import { makeAttribute, makeConstantNode, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from '../src/onnx/builder.js';
 import { DataType, UNKNOWN, type AttributeProto, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from '../src/onnx/schema.js';
 import { emptyTensor, floatToHalf, halfToFloat, readFloats } from '../src/onnx/tensor.js';
+import { concat, rng, varint } from './support/bytes.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FIXTURES = join(ROOT, 'fixtures');
@@ -25,19 +26,7 @@ function readFixture(name: string): Uint8Array {
   return plain(readFileSync(join(FIXTURES, name)));
 }
 
-function concat(...parts: (Uint8Array | number[])[]): Uint8Array {
-  return plain(Buffer.concat(parts.map((p) => (p instanceof Uint8Array ? p : Uint8Array.from(p)))));
-}
 
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n >= 128) {
-    out.push((n % 128) | 0x80);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
-}
 
 /** Field `id` as a length-delimited field holding `body`. */
 function lenField(id: number, body: Uint8Array | number[]): Uint8Array {
@@ -56,16 +45,6 @@ function diffPositions(a: Uint8Array, b: Uint8Array): number[] {
 const decodeModel = (b: Uint8Array): ModelProto => decode<ModelProto>('onnx.ModelProto', b);
 const encodeModel = (m: ModelProto, reuseSource = true): Uint8Array => plain(encode('onnx.ModelProto', m, { reuseSource }));
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    let t = (s = (s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 

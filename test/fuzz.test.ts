@@ -31,6 +31,7 @@ import { encodeModel, parseModel } from '../src/onnx/model-io.js';
 import { analyzeModel, rewriteModel } from '../src/rewrite/index.js';
 import { analysisInputs } from '../src/gapify.js';
 import { NO_INPUT_SHAPES } from '../src/verify/input-shapes.js';
+import { concat, rng, varint } from './support/bytes.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FIXTURES = join(ROOT, 'fixtures');
@@ -45,16 +46,6 @@ const CLI_TIMEOUT_MS = 10_000;
 
 // --- PRNG ----------------------------------------------------------------------------------------
 
-/** mulberry32 */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    let t = (s = (s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rand = () => number;
 const int = (r: Rand, n: number): number => Math.floor(r() * n);
@@ -135,28 +126,7 @@ function flatten(spans: Span[], out: Span[] = []): Span[] {
   return out;
 }
 
-function varintBytes(v: bigint): number[] {
-  let u = BigInt.asUintN(64, v);
-  const out: number[] = [];
-  while (u >= 128n) {
-    out.push(Number(u & 0x7fn) | 0x80);
-    u >>= 7n;
-  }
-  out.push(Number(u));
-  return out;
-}
 
-function concat(...parts: (Uint8Array | number[])[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 function ancestors(s: Span | undefined): Span[] {
   const out: Span[] = [];
@@ -174,7 +144,7 @@ function spliceFix(b: Uint8Array, enclosing: Span[], at: number, del: number, in
   for (const a of enclosing) {
     // Prefixes lie before `at`, and outer ones before inner ones: earlier fixes don't move them.
     const len = a.end - a.valueStart + delta;
-    const v = varintBytes(BigInt(len));
+    const v = varint(BigInt(len));
     out = concat(out.subarray(0, a.lenStart), v, out.subarray(a.valueStart));
     delta += v.length - (a.valueStart - a.lenStart);
   }
@@ -224,8 +194,8 @@ function mutateOnce(r: Rand, b: Uint8Array, spans: Span[], kind: Mutation): Uint
       const v = pick(r, [len + 1n, len + BigInt(1 + int(r, 64)), len * 2n, len > 0n ? len - 1n : 0n, len / 2n, 0n, BigInt(b.length), 2n ** 31n - 1n, 2n ** 32n, 2n ** 53n, 2n ** 63n - 1n, 2n ** 64n - 1n]);
       // Fix the enclosing prefixes or not: both kinds of lie are worth telling.
       return r() < 0.5
-        ? spliceFix(b, ancestors(s.parent), s.lenStart, s.valueStart - s.lenStart, varintBytes(v))
-        : concat(b.subarray(0, s.lenStart), varintBytes(v), b.subarray(s.valueStart));
+        ? spliceFix(b, ancestors(s.parent), s.lenStart, s.valueStart - s.lenStart, varint(v))
+        : concat(b.subarray(0, s.lenStart), varint(v), b.subarray(s.valueStart));
     }
     case 'duplicate': {
       if (!all.length) return mutateOnce(r, b, spans, 'insert');
@@ -246,7 +216,7 @@ function mutateOnce(r: Rand, b: Uint8Array, spans: Span[], kind: Mutation): Uint
       const s = pick(r, varints);
       const old = readVarint(b, s.valueStart, s.end)![0];
       const v = r() < 0.7 ? pick(r, INTERESTING_INTS) : BigInt(old) + BigInt(int(r, 5) - 2);
-      return spliceFix(b, ancestors(s.parent), s.valueStart, s.end - s.valueStart, varintBytes(v));
+      return spliceFix(b, ancestors(s.parent), s.valueStart, s.end - s.valueStart, varint(v));
     }
     case 'copy-string': {
       if (leaves.length < 2) return mutateOnce(r, b, spans, 'byte');
@@ -256,7 +226,7 @@ function mutateOnce(r: Rand, b: Uint8Array, spans: Span[], kind: Mutation): Uint
       const from = pick(r, pool);
       const to = pick(r, pool);
       const value = b.slice(from.valueStart, from.end);
-      return spliceFix(b, ancestors(to.parent), to.lenStart, to.end - to.lenStart, concat(varintBytes(BigInt(value.length)), value));
+      return spliceFix(b, ancestors(to.parent), to.lenStart, to.end - to.lenStart, concat(varint(BigInt(value.length)), value));
     }
     case 'resize': {
       if (!lens.length) return mutateOnce(r, b, spans, 'insert');

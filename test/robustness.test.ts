@@ -18,6 +18,7 @@ import { makeConstantNode, makeGraph, makeModel, makeNode, makeTensor, makeValue
 import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../src/onnx/schema.js';
 import { parseModel } from '../src/onnx/model-io.js';
 import { ModelError } from '../src/errors.js';
+import { varint } from './support/bytes.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(ROOT, 'dist/src/cli.js');
@@ -54,16 +55,6 @@ function save(name: string, content: ModelProto | Uint8Array, folder = dir): str
   return p;
 }
 
-function varint(n: number | bigint): number[] {
-  let u = BigInt.asUintN(64, BigInt(n));
-  const out: number[] = [];
-  while (u >= 128n) {
-    out.push(Number(u & 0x7fn) | 0x80);
-    u >>= 7n;
-  }
-  out.push(Number(u));
-  return out;
-}
 
 /** A length-delimited field `id` holding `body`. */
 const lenField = (id: number, body: Uint8Array | number[]): Uint8Array => Uint8Array.from([...varint(id * 8 + 2), ...varint(body.length), ...body]);

@@ -3,22 +3,17 @@
 
 import { makeConstantNode, makeNode, makeTensor, type AttrValue } from '../../src/onnx/builder.js';
 import { DataType, type NodeProto, type TensorProto } from '../../src/onnx/schema.js';
+import { rng } from './bytes.js';
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic random numbers (mulberry32 + Box–Muller).
 
 export class Rng {
-  private state: number;
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-
   /** Uniform in [0, 1). */
-  next(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  readonly next: () => number;
+
+  constructor(seed: number) {
+    this.next = rng(seed);
   }
 
   normal(): number {
