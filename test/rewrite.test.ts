@@ -268,6 +268,23 @@ describe('forms built in code', () => {
     assert.match(report.refused[0]!.reason, /ReduceMean/);
   });
 
+  test("ConvNeXt's head (Transpose → LayerNormalization → Transpose) is refused for the normalization", async () => {
+    const model = classifier({
+      opset: 17,
+      tail(net, x) {
+        const pooled = net.op('GlobalAveragePool', '/pool/GlobalAveragePool', [x]);
+        const t = net.op('Transpose', '/norm/Transpose', [pooled], { perm: [0, 2, 3, 1] });
+        const ln = net.op('LayerNormalization', '/norm/LayerNormalization', [t, net.weight('ln.weight', [C], net.uniforms(C, 1)), net.weight('ln.bias', [C], net.uniforms(C, 1))], { axis: -1 });
+        const back = net.op('Transpose', '/norm/Transpose_1', [ln], { perm: [0, 3, 1, 2] });
+        gemm(net, net.op('Flatten', '/Flatten', [back], { axis: 1 }));
+        return [['logits', ['N', K]]];
+      },
+    });
+    const { report } = await rewriteBuilt('convnext-head', model);
+    assert.deepEqual(report.refused.map((r) => r.code), ['normalization-between']);
+    assert.match(report.refused[0]!.reason, /LayerNormalization '\/norm\/LayerNormalization'/);
+  });
+
   test('two heads on one pooled vector, features also an output: both rewritten, features kept', async () => {
     const model = classifier({
       tail(net, x) {

@@ -107,10 +107,11 @@ interface MessageInfo {
   readonly ordered: FieldInfo[];
 }
 
-const WIRE_VARINT = 0;
-const WIRE_I64 = 1;
-const WIRE_LEN = 2;
-const WIRE_I32 = 5;
+/** Protobuf wire types (the low 3 bits of a tag). */
+export const WIRE_VARINT = 0;
+export const WIRE_I64 = 1;
+export const WIRE_LEN = 2;
+export const WIRE_I32 = 5;
 
 function wireTypeOf(kind: FieldInfo['kind']): number {
   switch (kind) {

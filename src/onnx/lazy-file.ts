@@ -16,6 +16,7 @@
 // back to reading every byte, and the decoder then reports the problem as usual.
 
 import { closeSync, readSync, writeSync } from 'node:fs';
+import { WIRE_I32, WIRE_I64, WIRE_LEN, WIRE_VARINT } from './codec.js';
 
 /** Read granularity: small fields near each other are read with one call. */
 const BLOCK = 1 << 16;
@@ -28,11 +29,6 @@ const COPY_BLOCK = 8 << 20;
 const MODEL_GRAPH = 7;
 const GRAPH_INITIALIZER = 5;
 const TENSOR_RAW_DATA = 9;
-
-const WIRE_VARINT = 0;
-const WIRE_I64 = 1;
-const WIRE_LEN = 2;
-const WIRE_I32 = 5;
 
 /** The walk met something it does not expect: read the whole file instead. */
 class Fallback extends Error {}

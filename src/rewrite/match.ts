@@ -334,6 +334,20 @@ function finishLinear(
 
 const PASS_OPS = new Set(['Flatten', 'Squeeze', 'Reshape', 'Identity', 'Dropout', 'BatchNormalization']);
 
+/** The first cross-channel normalization on the way from `from` to `linear`, if any. */
+function normalizationAhead(graph: GraphView, from: NodeProto, linear: NodeProto): NodeProto | undefined {
+  const seen = new Set<NodeProto>();
+  const queue = [from];
+  while (queue.length && seen.size < 64) {
+    const n = queue.shift()!;
+    if (n === linear || seen.has(n)) continue;
+    seen.add(n);
+    if (CROSS_CHANNEL_NORMS.has(n.op_type ?? '')) return n;
+    for (const o of n.output) if (o) queue.push(...graph.consumers(o));
+  }
+  return undefined;
+}
+
 /**
  * Is there a linear layer fed by ops computed from `value` alone (activations, a decomposed
  * LayerNorm, …)? Then whatever blocked the rewrite sits inside a classifier tail. Paths that mix
@@ -396,8 +410,11 @@ function walkFromPool(graph: GraphView, pool: GlobalPool, shapes: Shapes): { tai
       const between = classifyBetween(graph, c, shapes);
       if ('code' in between) {
         const ahead = linearAhead(graph, [walk.value, ...c.output.filter(Boolean)], walk.value);
+        // ConvNeXt's head is Transpose → LayerNorm → Transpose: the normalization is the reason.
+        const norm = ahead && normalizationAhead(graph, c, ahead);
         // Transpose → Gemm(transA=1) is how some converters spell a plain Gemm: name the Gemm.
         if (ahead?.op_type === 'Gemm' && attrInt(ahead, 'transA', 0) === 1) block(ahead, noMatch('trans-a', `Gemm '${nodeLabel(ahead)}' has transA=1 (its input is transposed by '${nodeLabel(c)}')`, nodeLabel(ahead)));
+        else if (norm) block(ahead, noMatch('normalization-between', `${norm.op_type} '${nodeLabel(norm)}' normalizes across channels between the pool and the linear layer`, nodeLabel(norm)));
         else if (ahead) block(ahead, between);
         else if (isFinalOrOutput(graph, c)) reachesOutputWithoutLinear = true;
         continue;
