@@ -15,7 +15,7 @@
 //                 up on the near-zero logits every classifier has, and say nothing useful there.
 
 import { dtypeName, halfToFloat } from '../onnx/tensor.js';
-import { readModel, parseModel } from '../onnx/model-io.js';
+import { parseModel, readModelLazy } from '../onnx/model-io.js';
 import type { ModelProto } from '../onnx/schema.js';
 import { formatShape, NO_INPUT_SHAPES, type InputShapeSpec } from './input-shapes.js';
 import { declaredInputs, DEFAULT_SEED, inputNotes, makeSeededInputs, ortDType, resolveInputs, type ResolvedInput } from './inputs.js';
@@ -115,7 +115,8 @@ export interface TensorValue {
 
 function modelOf(source: ModelSource): ModelProto {
   if (source.model) return source.model;
-  return 'path' in source ? readModel(source.path).model : parseModel(source.label, source.bytes).model;
+  // Only the inputs are needed: the structure, not the weights.
+  return 'path' in source ? readModelLazy(source.path, { keepOpen: false }).model : parseModel(source.label, source.bytes).model;
 }
 
 /** Runs `a` and `b` on the same seeded inputs (one session at a time) and compares their outputs by name. */
