@@ -3,7 +3,7 @@
 export { gapify, defaultOutputPath, analyzeWithProbe, VerificationFailed, type GapifyOptions, type GapifyReport, type Verification } from './gapify.js';
 export { formatReport, formatComparison } from './report.js';
 export { GapifyError, UsageError, ModelError, RuntimeError, VerificationError } from './errors.js';
-export { readModel, parseModel, encodeModel, stageChunks, type ModelFile, type StagedFile } from './onnx/model-io.js';
+export { readModel, readModelLazy, parseModel, releaseModel, encodeModel, stageModel, stageChunks, type ModelFile, type StagedFile } from './onnx/model-io.js';
 export { decode, encode, encodeChunks } from './onnx/codec.js';
 export { GraphView } from './graph/graph.js';
 export { inferShapes, type Dim, type Shape, type ShapeInference } from './graph/shapes.js';

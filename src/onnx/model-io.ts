@@ -5,15 +5,15 @@
 // a temporary file in the target folder that is renamed into place only when complete, so the
 // output path never holds a partial model, whatever happens to the process.
 //
-// Cost: a model is read into one buffer (big files by several reads in parallel: on a VM, faulting
-// in fresh memory, not the copy, is what a 500 MB read spends its time on) and decoded tensors are
-// views into it; the writer hands those views to writev, so an unchanged tensor is never copied in
-// memory. A model with external data is written with a data file of its own (see external-data.ts
-// for the layout); model and data file are staged together in a temporary folder and renamed into
-// place data file first, so the output model never points at a partial data file.
+// Cost: readModel reads a file into one buffer and decoded tensors are views into it;
+// readModelLazy (what the rewrite and lint use) reads only the structure and loads weights on
+// demand (lazy-file.ts). The writer hands views to writev and copies unread weights file to file,
+// so an unchanged tensor is never re-encoded. A model with external data is written with a data
+// file of its own (see external-data.ts for the layout); model and data file are staged together
+// in a temporary folder and renamed into place data file first, so the output model never points
+// at a partial data file.
 
-import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, read, readSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writevSync } from 'node:fs';
-import { promisify } from 'node:util';
+import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writevSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { decode, encodeChunks, WireError } from './codec.js';
@@ -98,46 +98,6 @@ function readWholeFile(path: string): Uint8Array {
   }
 }
 
-/** Files at least this big are read by PARALLEL_READS concurrent reads of READ_BLOCK bytes. */
-const PARALLEL_MIN = 32 * 1024 * 1024;
-const READ_BLOCK = 16 * 1024 * 1024;
-const PARALLEL_READS = 4;
-const preadAsync = promisify(read);
-
-/**
- * Reads a whole file into one buffer with several reads in flight (libuv's thread pool): the page
- * faults of the fresh buffer — most of the time of a big read — are then taken on every core.
- */
-async function readWholeFileAsync(path: string): Promise<Uint8Array> {
-  const { fd, size } = openModelFile(path);
-  if (size < PARALLEL_MIN) {
-    closeSync(fd);
-    return readWholeFile(path);
-  }
-  try {
-    const buf = newFileBuffer(size);
-    let next = 0;
-    const reader = async (): Promise<void> => {
-      while (next < size) {
-        const start = next;
-        const end = Math.min(size, start + READ_BLOCK);
-        next = end;
-        for (let off = start; off < end;) {
-          const { bytesRead } = await preadAsync(fd, buf, off, end - off, off);
-          if (bytesRead === 0) throw new ModelError(path, 'file shrank while being read');
-          off += bytesRead;
-        }
-      }
-    };
-    // All readers run to completion (none is left reading into the buffer) before fd is closed.
-    const results = await Promise.allSettled(Array.from({ length: PARALLEL_READS }, reader));
-    for (const r of results) if (r.status === 'rejected') throw r.reason;
-    return buf;
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** Decodes and checks a model already in memory. `path` names it in errors and anchors external data. */
 export function parseModel(path: string, bytes: Uint8Array, lazy?: LazyFile): ModelFile {
   let model: ModelProto;
@@ -216,13 +176,8 @@ export function readModelLazy(path: string, options: LazyReadOptions): ModelFile
   }
 }
 
-/** readModel, reading big files faster (several reads in flight). */
-export async function readModelAsync(path: string): Promise<ModelFile> {
-  return parseModel(path, await readWholeFileAsync(resolve(path)));
-}
-
 /**
- * Frees the bytes of a model read by readModel / readModelAsync now, instead of when the last
+ * Frees the bytes of a model read by readModel / readModelLazy now, instead of when the last
  * reference to any of its decoded messages goes: the buffer is detached (transferred away and
  * dropped), so `file.model` and every message decoded from it must not be used afterwards — their
  * byte fields read as empty. gapify calls it once the output is staged, so that while onnxruntime
