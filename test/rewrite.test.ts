@@ -285,6 +285,29 @@ describe('forms built in code', () => {
     assert.match(report.refused[0]!.reason, /LayerNormalization '\/norm\/LayerNormalization'/);
   });
 
+  test("tf2onnx's Keras head: Transpose to NHWC → ReduceMean(axes 1, 2) → MatMul → Add", async () => {
+    const model = classifier({
+      tail(net, x) {
+        const nhwc = net.op('Transpose', 'StatefulPartitionedCall/transpose', [x], { perm: [0, 2, 3, 1] });
+        const mean = net.op('ReduceMean', 'global_average_pooling2d/Mean', [nhwc], { axes: [1, 2], keepdims: 0 });
+        const { w, b } = net.classifier();
+        const wt = new Array<number>(K * C);
+        for (let k = 0; k < K; k++) for (let c = 0; c < C; c++) wt[c * K + k] = w[k * C + c]!;
+        const mm = net.op('MatMul', 'dense/MatMul', [mean, net.weight('dense/kernel', [C, K], wt)]);
+        net.op('Add', 'dense/BiasAdd', [mm, net.weight('dense/bias', [K], b)], {}, 'logits');
+        return [['logits', ['N', K]]];
+      },
+    });
+    for (const order of ['conv-first', 'pool-first'] as const) {
+      const { report, out } = await rewriteBuilt(`keras-nhwc-${order}`, model, { order });
+      assert.equal(report.rewritten.length, 1);
+      assertVerifiedWithin(report, 1e-5);
+      const counts = opCounts(out);
+      assert.equal(counts.Transpose ?? 0, 0, 'the layout Transpose only fed the pool');
+      assert.equal(counts.MatMul ?? 0, 0);
+    }
+  });
+
   test('two heads on one pooled vector, features also an output: both rewritten, features kept', async () => {
     const model = classifier({
       tail(net, x) {

@@ -95,7 +95,7 @@ export function applyGlobalTail(graph: GraphView, tail: GlobalTail, order: Order
     // Reuse the model's own pooled map when it is already [N, C, 1, …].
     let pooled = pool.output;
     const keepsDims = pool.node.op_type === 'GlobalAveragePool' || (pool.node.op_type === 'ReduceMean' && pool.node.attribute.every((a) => a.name !== 'keepdims' || Number(a.i) !== 0));
-    if (!keepsDims || pool.disguised) {
+    if (!keepsDims || pool.disguised || pool.channelsLast) {
       pooled = graph.uniqueName(`${pool.input}_pooled`);
       added.push(makeNode('GlobalAveragePool', [pool.input], [pooled], {}, graph.uniqueName(`${base}/gapify/GlobalAveragePool`)));
     }
@@ -108,7 +108,7 @@ export function applyGlobalTail(graph: GraphView, tail: GlobalTail, order: Order
   const before = new Set(graph.nodes);
   graph.insertAfter(gemm, added);
   graph.detach(linear.nodes);
-  graph.removeDead([...tail.between.map((b) => b.node), pool.node, ...(pool.pad ? [pool.pad] : [])]);
+  graph.removeDead([...tail.between.map((b) => b.node), pool.node, ...(pool.pad ? [pool.pad] : []), ...(pool.channelsLast ? [pool.channelsLast] : [])]);
   const kept = new Set(graph.nodes);
   const removed = [...before].filter((n) => !kept.has(n));
 

@@ -22,6 +22,11 @@ export interface GlobalPool {
   output: string;
   /** An AveragePool whose kernel happens to equal the map: global only at the trained size. */
   disguised: boolean;
+  /**
+   * A channels-last mean (tf2onnx's Keras GlobalAveragePooling2D: Transpose NCHW→NHWC, then
+   * ReduceMean over axes 1, 2): `input` is the NCHW map before that Transpose.
+   */
+  channelsLast?: NodeProto;
 }
 
 /** An op between pool and linear layer that the rewrite absorbs. */
@@ -152,8 +157,17 @@ function matchGlobalPool(graph: GraphView, node: NodeProto, shapes: Shapes): Poo
     const rank = shapes.get(input)?.length;
     const axes = axesOf(graph, node, 18); // ReduceMean and ReduceMax take axes as an input from opset 18
     if (axes === 'dynamic' || axes === undefined || rank === undefined || rank < 3) return undefined;
-    if (!sameAxes(normAxes(axes, rank), spatialAxes(rank))) return undefined;
-    return { pool: base, max: op === 'ReduceMax' };
+    const norm = normAxes(axes, rank);
+    if (sameAxes(norm, spatialAxes(rank))) return { pool: base, max: op === 'ReduceMax' };
+    // Mean(Transpose(X, NCHW→NHWC), axes 1..r-2) = Mean(X, axes 2..r-1), reshaped: a global pool of X.
+    const t = graph.producer(input);
+    const perm = t?.op_type === 'Transpose' ? attrInts(t, 'perm') : undefined;
+    const toChannelsLast = [0, ...spatialAxes(rank), 1];
+    const keepdims = attrInt(node, 'keepdims', 1);
+    if (t && perm && t.input[0] && keepdims === 0 && sameAxes(perm, toChannelsLast) && sameAxes(norm, spatialAxes(rank).map((a) => a - 1))) {
+      return { pool: { ...base, input: t.input[0], channelsLast: t }, max: op === 'ReduceMax' };
+    }
+    return undefined;
   }
   if (op === 'AveragePool' || op === 'MaxPool') {
     // A kernel exactly the size of the map is a global pool in disguise (NIN's 8×8 average).
