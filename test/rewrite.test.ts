@@ -308,6 +308,25 @@ describe('forms built in code', () => {
     }
   });
 
+  test("AlexNet's spatial tail: Flatten → Dropout → Gemm → ReLU → Dropout → Gemm", async () => {
+    const model = classifier({
+      tail(net, x) {
+        const pooled = net.op('MaxPool', '/features/MaxPool', [x], { kernel_shape: [4, 4], strides: [4, 4] });
+        const d0 = net.op('Dropout', '/classifier/0/Dropout', [net.op('Flatten', '/Flatten', [pooled], { axis: 1 })]);
+        const fc1 = net.op('Gemm', '/classifier/1/Gemm', [d0, net.weight('fc1.weight', [8, C * 16], net.normals(8 * C * 16, 0.1)), net.weight('fc1.bias', [8], net.uniforms(8, 0.1))], { transB: 1 });
+        const d1 = net.op('Dropout', '/classifier/3/Dropout', [net.op('Relu', '/classifier/2/Relu', [fc1])]);
+        net.op('Gemm', '/classifier/4/Gemm', [d1, net.weight('fc2.weight', [K, 8], net.normals(K * 8, 0.3)), net.weight('fc2.bias', [K], net.uniforms(K, 0.1))], { transB: 1 }, 'logits');
+        return [['logits', ['N', K]]];
+      },
+    });
+    const { report, out } = await rewriteBuilt('alexnet', model);
+    assert.deepEqual(report.rewritten[0]?.layers.map((l) => l.became), ['Conv 4×4', 'Conv 1×1']);
+    assertVerifiedWithin(report, 1e-5);
+    const counts = opCounts(out);
+    assert.equal(counts.Gemm ?? 0, 0);
+    assert.equal(counts.Flatten, 1, 'only the final Flatten after the GlobalAveragePool');
+  });
+
   test('two heads on one pooled vector, features also an output: both rewritten, features kept', async () => {
     const model = classifier({
       tail(net, x) {

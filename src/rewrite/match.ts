@@ -552,8 +552,18 @@ function matchSpatialTail(graph: GraphView, node: NodeProto, shapes: Shapes): Fi
   const flat = node.output[0];
   if (!input || !flat) return undefined;
   const label = nodeLabel(node);
-  const consumers = graph.consumers(flat);
-  const first = consumers.find((c) => isLinearLayerOp(graph, c) && c.input[0] === flat);
+  // AlexNet's classifier starts with Dropout: inference no-ops between Flatten and Gemm are skipped.
+  let features = flat;
+  for (let hops = 0; hops < 8; hops++) {
+    const only = graph.consumers(features);
+    const c = only[0];
+    if (only.length !== 1 || !c || graph.isGraphOutput(features) || !c.output[0] || !isDefaultDomain(c)) break;
+    const noop = c.op_type === 'Identity' || (c.op_type === 'Dropout' && !isTrainingMode(graph, c) && !c.input[2]);
+    if (!noop) break;
+    features = c.output[0];
+  }
+  const consumers = graph.consumers(features);
+  const first = consumers.find((c) => isLinearLayerOp(graph, c) && c.input[0] === features);
   if (!first) return undefined;
   const inShape = shapes.get(input);
   if (inShape && inShape.length !== 4) return undefined;
@@ -567,13 +577,13 @@ function matchSpatialTail(graph: GraphView, node: NodeProto, shapes: Shapes): Fi
     const [c, h, w] = dims as [number, number, number];
     if (!out || out.length !== 2 || out[1] !== c * h * w) return refuse(noMatch('not-a-flatten', `Reshape '${label}' does not flatten [C, H, W] in order`, label));
   }
-  if (consumers.length !== 1 || graph.isGraphOutput(flat)) {
+  if (consumers.length !== 1 || graph.isGraphOutput(features)) {
     return refuse(noMatch('not-a-flatten', `the flattened features of '${label}' are also read elsewhere`, label));
   }
   const layers: LinearLayer[] = [];
   const reshapedValues: string[] = [];
   let current: NodeProto = first;
-  let value = flat;
+  let value = features;
   for (;;) {
     const lin = matchLinear(graph, current, value, shapes);
     if (!lin) break;
