@@ -2,9 +2,9 @@
 // only then put it at the output path. A model file is someone's work: the input is never written,
 // and the output appears (atomically) only once it is complete and verified.
 
-import { existsSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { ModelError, UsageError, VerificationError } from './errors.js';
+import { checkOutputPath } from './output-path.js';
 import { readModelLazy, releaseModel, stageModel, type ModelFile } from './onnx/model-io.js';
 import type { Dim, Shape } from './graph/shapes.js';
 import { modelMacs } from './rewrite/cost.js';
@@ -76,10 +76,6 @@ export function defaultOutputPath(input: string): string {
   return join(dirname(resolve(input)), `${stem}.gap.onnx`);
 }
 
-function samePath(a: string, b: string): boolean {
-  const real = (p: string): string => (existsSync(p) ? realpathSync(p) : resolve(p));
-  return real(a) === real(b);
-}
 
 /** Concrete input dims for shape inference: the same ones verification feeds. */
 export function analysisInputs(file: ModelFile, spec: InputShapeSpec): { inputs: ResolvedInput[]; dims: Map<string, Dim[]> } {
@@ -110,30 +106,27 @@ export async function gapify(inputPath: string, options: GapifyOptions = {}): Pr
   const log = options.log ?? (() => {});
   const input = resolve(inputPath);
   const output = resolve(options.output ?? defaultOutputPath(input));
-  if (existsSync(output) && statSync(output).isDirectory()) throw new UsageError(`the output ${output} is a folder; give a file path`);
-  if (samePath(input, output) && !options.inPlace) {
-    throw new UsageError(`the output ${output} is the input file; pass --in-place to replace it`);
-  }
+  checkOutputPath(output, [input], { renamed: true, sameAsInput: { allowed: !!options.inPlace, flag: '--in-place' } });
   const spec = options.inputShapes?.length ? parseInputShapes(options.inputShapes) : NO_INPUT_SHAPES;
+  if (!options.dynamicSize && (options.alsoSize !== undefined || options.allowFixedSize)) {
+    throw new UsageError(`${options.alsoSize !== undefined ? '--also-size' : '--allow-fixed-size'} needs --dynamic-size`);
+  }
+  const alsoSize = typeof options.alsoSize === 'string' ? parseSize(options.alsoSize, '--also-size') : options.alsoSize;
   log(`reading ${input}`);
   // Structure only: the weights a rule folds are loaded on demand, the rest is copied file to file.
   const file = readModelLazy(input, { keepOpen: true });
   try {
-    return await rewriteFile(file, input, output, spec, options, log);
+    return await rewriteFile(file, input, output, spec, alsoSize, options, log);
   } finally {
     releaseModel(file);
   }
 }
 
-async function rewriteFile(file: ModelFile, input: string, output: string, spec: InputShapeSpec, options: GapifyOptions, log: (line: string) => void): Promise<GapifyReport> {
+async function rewriteFile(file: ModelFile, input: string, output: string, spec: InputShapeSpec, alsoSize: Size | undefined, options: GapifyOptions, log: (line: string) => void): Promise<GapifyReport> {
   const { analysis, inputs } = await analyzeWithProbe(file, spec, options.probe ?? true, log);
   const refused = analysis.findings.filter((f): f is Refusal => f.kind === 'refused');
   const alreadyGap = analysis.findings.filter((f): f is AlreadyGap => f.kind === 'already-gap');
   const base: Pick<GapifyReport, 'input' | 'output' | 'inputs' | 'refused' | 'alreadyGap' | 'cam' | 'size' | 'modelMacs'> = { input, output, inputs, refused, alreadyGap };
-  if (!options.dynamicSize && (options.alsoSize !== undefined || options.allowFixedSize)) {
-    throw new UsageError(`${options.alsoSize !== undefined ? '--also-size' : '--allow-fixed-size'} needs --dynamic-size`);
-  }
-  const alsoSize = typeof options.alsoSize === 'string' ? parseSize(options.alsoSize, '--also-size') : options.alsoSize;
 
   const tails = analysis.findings.flatMap((f) => (f.kind === 'tail' ? [f.tail] : []));
   // --cam wants conv-first wherever the layer yields the class scores (pool-first has no map); where

@@ -118,7 +118,11 @@ describe('bad input and usage: exit 2, one line, no stack', () => {
     ['bad --input-shape', [fixture('resnet_tail.onnx'), '--input-shape', 'input:1,x'], /input-shape/],
     ['bad --atol', [fixture('resnet_tail.onnx'), '--atol', '-1'], /non-negative/],
     ['-o is the input', [fixture('resnet_tail.onnx'), '-o', fixture('resnet_tail.onnx')], /--in-place/],
+    ['-o is a pipe (renaming over it would replace it)', [fixture('resnet_tail.onnx'), '-o', join(tmp.dir, 'pipe')], /not a regular file/],
+    ['cam -o is its own image', ['cam', fixture('cam/red_blue.onnx'), fixture('cam/red_left_blue_right.png'), '-o', fixture('cam/red_left_blue_right.png')], /is an input/],
+    ['lint --output-file is a linted model', ['lint', fixture('resnet_tail.onnx'), '--output-file', fixture('resnet_tail.onnx')], /is an input/],
   ];
+  spawnSync('mkfifo', [join(tmp.dir, 'pipe')]);
   for (const [name, args, message] of cases) {
     test(name, () => {
       const r = gapify(...args);

@@ -147,6 +147,18 @@ describe('external data: rewrite, verify, write a data file of its own', () => {
     });
   }
 
+  test('tensors with an offset but no length entry hold what their dims need (one shared data file)', async () => {
+    const inDir = freshDir('nolength');
+    const input = saveExternal(inDir, 'model.onnx', matmulTail());
+    // Drop every `length` entry: the bytes of a tensor are then the ones its dims and dtype call for.
+    const m = readModel(input).model;
+    const initializer = m.graph!.initializer.map((t) => ({ ...t, external_data: t.external_data.filter((e) => e.key !== 'length') }));
+    writeFileSync(input, encode('onnx.ModelProto', { ...m, graph: { ...m.graph!, initializer } }));
+    const output = join(freshDir('nolength-out'), 'model.gap.onnx');
+    const report = await gapify(input, { output });
+    assert.equal(report.verification.status, 'passed');
+  });
+
   test('--no-verify writes the same layout; tensors sharing bytes share one copy', async () => {
     const inDir = freshDir('in');
     const input = saveExternal(inDir, 'model.onnx', resnetTail());

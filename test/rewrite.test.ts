@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gapify, type GapifyReport } from '../src/gapify.js';
 import { attrInts } from '../src/graph/graph.js';
-import { makeConstantNode, makeTensor } from '../src/onnx/builder.js';
+import { makeConstantNode, makeGraph, makeNode, makeTensor, makeValueInfo } from '../src/onnx/builder.js';
 import { readModel } from '../src/onnx/model-io.js';
-import { DataType } from '../src/onnx/schema.js';
+import { DataType, type GraphProto } from '../src/onnx/schema.js';
 import { readFloats } from '../src/onnx/tensor.js';
 import { compareModels } from '../src/verify/compare.js';
 import { classifier, opCounts, producerOf, saveModel, tempDir } from './support/models.js';
@@ -512,6 +512,36 @@ describe('forms built in code', () => {
     // Without onnxruntime's help the shape is unknown, and the tail is refused with a reason.
     const { report: blind } = await run(path, { probe: false });
     assert.deepEqual(blind.refused.map((r) => r.code), ['unknown-dims']);
+  });
+
+  test('a sparse initializer elsewhere in the graph is a value like any other', async () => {
+    const model = classifier({
+      tail(net, x) {
+        gemm(net, gapFlatten(net, x));
+        net.op('Add', '/sp/Add', ['logits', 'sp_const'], {}, 'shifted');
+        return [['logits', ['N', K]], ['shifted', ['N', K]]];
+      },
+    });
+    const sparse = { values: makeTensor('sp_const', DataType.FLOAT, [1], [0.5]), indices: makeTensor('sp_idx', DataType.INT64, [1], [3]), dims: [K] };
+    const { report } = await rewriteBuilt('sparse', { ...model, graph: { ...model.graph!, sparse_initializer: [sparse] } });
+    assertVerifiedWithin(report, 1e-5);
+  });
+
+  test('new names avoid the names used inside subgraphs (If branches share the namespace)', async () => {
+    const branch = (name: string): GraphProto => makeGraph([makeNode('Identity', ['logits'], ['logits_class_map'], {}, `${name}/Identity`)], name, [], [makeValueInfo('logits_class_map', DataType.FLOAT, undefined)]);
+    const model = classifier({
+      tail(net, x) {
+        gemm(net, gapFlatten(net, x));
+        const cond = net.weight('cond', [], [1]);
+        net.nodes.push(makeNode('Cast', [cond], ['cond_bool'], { to: DataType.BOOL }, '/cond/Cast'));
+        net.nodes.push(makeNode('If', ['cond_bool'], ['picked'], { then_branch: branch('then'), else_branch: branch('else') }, '/If'));
+        return [['logits', ['N', K]], ['picked', ['N', K]]];
+      },
+    });
+    const { report, out } = await rewriteBuilt('subgraph-names', model, { order: 'conv-first' });
+    assertVerifiedWithin(report, 1e-5);
+    assert.notEqual(report.rewritten[0]!.classMap, 'logits_class_map');
+    assert.equal(readModel(out).model.graph!.node.filter((n) => n.output.includes('logits_class_map')).length, 0);
   });
 
   test('new names never collide with existing ones', async () => {

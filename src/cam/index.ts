@@ -168,6 +168,8 @@ export async function classActivationMaps(modelPath: string, imagePath: string, 
   const trained: Size = [input.shape[2]!, input.shape[3]!];
   const size = typeof opts.size === 'string' ? parseSize(opts.size, '--size') : (opts.size ?? trained);
   const atTrained = size[0] === trained[0] && size[1] === trained[1];
+  // Where the original accepts this size as it is (symbolic H and W), its outputs can be checked too.
+  const originalRuns = atTrained || (typeof declared?.[2] !== 'number' && typeof declared?.[3] !== 'number');
 
   // Gapify in memory: conv-first, with the class maps as outputs.
   log(`analysing ${file.path}`);
@@ -217,7 +219,7 @@ export async function classActivationMaps(modelPath: string, imagePath: string, 
   }
 
   let check: CamResult['check'] = { status: 'skipped', reason: `the original model is fixed at ${formatSize(trained)}` };
-  if (atTrained) {
+  if (originalRuns) {
     log('running the original model on the same image');
     const orig = await withSession({ path: file.path }, async (s) => keep(await runSession(s, file.path, feeds)));
     const tol = tolerancesFor([...orig.values()].map((v) => v.type), {});

@@ -1,9 +1,10 @@
 // `gapify cam <model> <image>`: class activation maps of a classifier on an image, as a heatmap PNG.
 
-import { writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { UsageError } from '../errors.js';
+import { stageChunks } from '../onnx/model-io.js';
+import { checkOutputPath } from '../output-path.js';
 import { classActivationMaps, IMAGENET_MEAN, IMAGENET_STD, parseTriple, readLabels, renderCams, type CamResult } from '../cam/index.js';
 import { DEFAULT_ALPHA } from '../cam/render.js';
 import type { CliIO } from '../cli.js';
@@ -90,6 +91,7 @@ export function camCommand(io: CliIO): Command {
     .action(async (model: string, image: string, flags: CamFlags) => {
       if (flags.class !== undefined && flags.top !== undefined) throw new UsageError('--class and --top exclude each other');
       const output = resolve(flags.output ?? defaultCamPath(image));
+      checkOutputPath(output, [model, image], { renamed: true });
       const result = await classActivationMaps(model, image, {
         ...(flags.class !== undefined ? { classIndex: flags.class } : {}),
         ...(flags.top !== undefined ? { top: flags.top } : {}),
@@ -100,7 +102,7 @@ export function camCommand(io: CliIO): Command {
         log: io.progress,
       });
       const png = await renderCams(result, { alpha: flags.alpha });
-      writeFileSync(output, png);
+      stageChunks(output, [png]).commit(); // temp file + rename: never a half-written picture
       if (flags.json) {
         const classes = result.classes.map(({ map, ...rest }) => ({
           ...rest,

@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { UsageError } from '../errors.js';
+import { checkOutputPath } from '../output-path.js';
 import { FAIL_ON, FORMATS, failsAt, formatLint, lint, type FailOn, type LintFormat } from '../lint/index.js';
 import { toolInfo } from '../lint/tool.js';
 import { NO_INPUT_SHAPES, parseInputShapes } from '../verify/input-shapes.js';
@@ -57,6 +58,7 @@ export function lintCommand(io: CliIO): Command {
       const text = formatLint(result, flags.format, { color: useColor(flags.outputFile !== undefined), cwd, tool: toolInfo() });
       if (flags.outputFile !== undefined) {
         const out = resolve(flags.outputFile);
+        checkOutputPath(out, result.files.map((f) => f.absolutePath), { renamed: false });
         try {
           mkdirSync(dirname(out), { recursive: true });
           writeFileSync(out, text);

@@ -15,6 +15,7 @@ function outerScopeReads(node: NodeProto): string[] {
     const defined = new Set<string>(outerDefined);
     for (const i of g.input) if (i.name) defined.add(i.name);
     for (const t of g.initializer) if (t.name) defined.add(t.name);
+    for (const name of sparseNames(g)) defined.add(name);
     for (const n of g.node) for (const o of n.output) if (o) defined.add(o);
     for (const n of g.node) {
       for (const i of n.input) if (i && !defined.has(i)) reads.add(i);
@@ -28,6 +29,29 @@ function outerScopeReads(node: NodeProto): string[] {
   };
   for (const a of node.attribute) visitAttr(a, new Set());
   return [...reads];
+}
+
+/** Names of a graph's sparse initializers (the dense `values` tensor names the value). */
+function sparseNames(g: GraphProto): string[] {
+  return g.sparse_initializer.map((t) => t.values?.name ?? '').filter(Boolean);
+}
+
+/** Every name defined inside a node's subgraphs (they share one namespace with the main graph in SSA). */
+function namesInside(node: NodeProto, into: Set<string>): void {
+  const visit = (g: GraphProto): void => {
+    for (const v of [...g.input, ...g.output, ...g.value_info]) if (v.name) into.add(v.name);
+    for (const t of g.initializer) if (t.name) into.add(t.name);
+    for (const name of sparseNames(g)) into.add(name);
+    for (const n of g.node) {
+      if (n.name) into.add(n.name);
+      for (const o of n.output) if (o) into.add(o);
+      namesInside(n, into);
+    }
+  };
+  for (const a of node.attribute) {
+    if (a.g) visit(a.g);
+    for (const g of a.graphs) visit(g);
+  }
 }
 
 export function attr(node: NodeProto, name: string): AttributeProto | undefined {
@@ -68,6 +92,10 @@ export class GraphView {
   private producerIndex = new Map<string, NodeProto>();
   private consumerIndex = new Map<string, NodeProto[]>();
   private implicitReads = new Map<NodeProto, string[]>();
+  /** Sparse initializers: values that exist without a producer (gapify never rewrites them). */
+  private readonly sparse: ReadonlySet<string>;
+  /** Names used inside subgraphs: a new name must avoid them too. */
+  private readonly nestedNames = new Set<string>();
   private names = new Set<string>();
   private dirty = true;
 
@@ -81,8 +109,11 @@ export class GraphView {
     this.inputs = [...original.input];
     this.outputs = [...original.output];
     this.valueInfo = [...original.value_info];
+    this.sparse = new Set(sparseNames(original));
     for (const n of this.nodes) {
-      if (n.attribute.some((a) => a.g || a.graphs.length)) this.implicitReads.set(n, outerScopeReads(n));
+      if (!n.attribute.some((a) => a.g || a.graphs.length)) continue;
+      this.implicitReads.set(n, outerScopeReads(n));
+      namesInside(n, this.nestedNames);
     }
   }
 
@@ -93,6 +124,8 @@ export class GraphView {
     this.names.clear();
     for (const i of this.inputs) if (i.name) this.names.add(i.name);
     for (const k of this.initializers.keys()) this.names.add(k);
+    for (const k of this.sparse) this.names.add(k);
+    for (const k of this.nestedNames) this.names.add(k);
     for (const n of this.nodes) {
       if (n.name) this.names.add(n.name);
       for (const o of n.output) {
@@ -229,6 +262,16 @@ export class GraphView {
       else if (this.initializers.has(i) && !this.isUsed(i) && !this.isGraphInput(i)) this.initializers.delete(i);
     }
     this.removeDead(feeders);
+    this.dropStaleValueInfo();
+  }
+
+  /** value_info of values that no longer exist would describe nothing (or, renamed, the wrong thing). */
+  private dropStaleValueInfo(): void {
+    const live = new Set<string>(this.sparse);
+    for (const n of this.nodes) for (const o of n.output) live.add(o);
+    for (const i of this.inputs) live.add(i.name ?? '');
+    for (const k of this.initializers.keys()) live.add(k);
+    this.valueInfo = this.valueInfo.filter((v) => v.name !== undefined && live.has(v.name));
   }
 
   /**
@@ -255,13 +298,7 @@ export class GraphView {
         else if (this.initializers.has(i) && !this.isUsed(i) && !this.isGraphInput(i)) this.initializers.delete(i);
       }
     }
-    if (removed.length) {
-      const live = new Set<string>();
-      for (const n of this.nodes) for (const o of n.output) live.add(o);
-      for (const i of this.inputs) live.add(i.name ?? '');
-      for (const k of this.initializers.keys()) live.add(k);
-      this.valueInfo = this.valueInfo.filter((v) => v.name !== undefined && live.has(v.name));
-    }
+    if (removed.length) this.dropStaleValueInfo();
     return removed;
   }
 
@@ -274,7 +311,7 @@ export class GraphView {
    * with its nodes listed backwards must not cost O(n²).
    */
   topologicalOrder(): NodeProto[] {
-    const available = new Set<string>(['']);
+    const available = new Set<string>(['', ...this.sparse]);
     for (const i of this.inputs) if (i.name) available.add(i.name);
     for (const k of this.initializers.keys()) available.add(k);
     const nodes = this.nodes;
@@ -321,7 +358,7 @@ export class GraphView {
 
   /** Checks structure the rules rely on: single producer per value, produced before read, no cycle. */
   validate(): void {
-    const seen = new Set<string>();
+    const seen = new Set<string>(this.sparse);
     for (const i of this.inputs) if (i.name) seen.add(i.name);
     for (const n of this.nodes) {
       for (const o of n.output) {

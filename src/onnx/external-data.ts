@@ -21,6 +21,7 @@ import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { ModelError } from '../errors.js';
 import { SOURCE } from './codec.js';
 import type { AttributeProto, GraphProto, ModelProto, NodeProto, SparseTensorProto, StringStringEntryProto, TensorProto } from './schema.js';
+import { elementCount, elementSize } from './tensor.js';
 
 export interface ExternalRef {
   /** Location as written in the model (relative to the model's folder). */
@@ -87,10 +88,23 @@ export interface ExternalRange {
   readonly length: number;
 }
 
+/** Bytes a fixed-size tensor's dims and dtype call for; undefined when that can't be known. */
+function dataBytes(t: TensorProto): number | undefined {
+  const size = elementSize(t.data_type ?? 0);
+  if (size === undefined) return undefined;
+  try {
+    return elementCount(t.dims) * size;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Where a tensor's bytes are, checked to lie inside its data file (`fd` open on `ref.file`). */
 function checkedRange(modelPath: string, t: TensorProto, ref: ExternalRef, fd: number): ExternalRange {
   const size = fstatSync(fd).size;
-  const length = ref.length ?? size - ref.offset;
+  // Without a `length` entry the tensor holds exactly what its dims and dtype need (as onnxruntime
+  // and validate.ts read it), not the rest of a data file other tensors share.
+  const length = ref.length ?? dataBytes(t) ?? size - ref.offset;
   if (ref.offset + length > size || length < 0) {
     throw new ModelError(modelPath, `tensor '${t.name ?? ''}': external data '${ref.location}' is too short (needs bytes ${ref.offset}..${ref.offset + length}, file has ${size})`);
   }

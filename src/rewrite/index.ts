@@ -3,6 +3,7 @@
 import { GraphStructureError, GraphView } from '../graph/graph.js';
 import { inferShapes, type Dim, type Shape, type ShapeInference } from '../graph/shapes.js';
 import { ModelError } from '../errors.js';
+import { TensorError } from '../onnx/tensor.js';
 import type { ModelFile } from '../onnx/model-io.js';
 import type { ModelProto } from '../onnx/schema.js';
 import { applyGlobalTail, applyPoolOnly, applySpatialTail, type Order, type OrderOption, type TailChange } from './apply.js';
@@ -75,9 +76,15 @@ export function rewriteModel(analysis: Analysis, options: RewriteOptions): Rewri
   for (const f of analysis.findings) {
     if (f.kind !== 'tail') continue;
     const tail = f.tail;
-    if (tail.kind === 'global') changes.push(applyGlobalTail(graph, tail, chooseOrder(tail, options.order), file.tensorBytes));
-    else if (tail.kind === 'spatial') changes.push(applySpatialTail(graph, tail, file.tensorBytes));
-    else changes.push(applyPoolOnly(graph, tail));
+    try {
+      if (tail.kind === 'global') changes.push(applyGlobalTail(graph, tail, chooseOrder(tail, options.order), file.tensorBytes));
+      else if (tail.kind === 'spatial') changes.push(applySpatialTail(graph, tail, file.tensorBytes));
+      else changes.push(applyPoolOnly(graph, tail));
+    } catch (e) {
+      // A weight whose data contradicts its dims is a broken model, not a bug of the rule.
+      if (e instanceof TensorError) throw new ModelError(file.path, e.message);
+      throw e;
+    }
   }
   if (changes.length === 0) return { model: file.model, changes };
   graph.sort();

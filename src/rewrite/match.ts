@@ -6,7 +6,7 @@ import type { GraphView } from '../graph/graph.js';
 import { attrInt, attrInts, attrString, isDefaultDomain, attr } from '../graph/graph.js';
 import type { Shape } from '../graph/shapes.js';
 import type { NodeProto, TensorProto } from '../onnx/schema.js';
-import { isFloatDType, readInts } from '../onnx/tensor.js';
+import { elementCount, isFloatDType, readInts } from '../onnx/tensor.js';
 import { noMatch, type NoMatch } from './reasons.js';
 import { elementwiseRegion, isElementwiseOn, isFinalScores, isLinearLayerOp, isTrainingMode } from './ops.js';
 
@@ -117,6 +117,9 @@ function constInts(graph: GraphView, value: string | undefined): number[] | unde
   const t = graph.constant(value);
   if (!t) return undefined;
   try {
+    // Axes, pads and shapes are a handful of ints; anything big is no such argument (and might be
+    // a lazily read payload that is not loaded).
+    if (elementCount(t.dims) > 64) return undefined;
     return readInts(t, undefined);
   } catch {
     return undefined;
@@ -602,7 +605,8 @@ function matchSpatialTail(graph: GraphView, node: NodeProto, shapes: Shapes): Fi
     if (region.nodes.some((n) => n.output.slice(1).some((o) => o && graph.isUsed(o)))) break;
     const probe = matchLinear(graph, next.node, next.value, shapes);
     if (!probe || 'code' in probe) break;
-    reshapedValues.push(...region.values);
+    // Every output of the ops in between becomes a map, a Dropout's unused mask included.
+    reshapedValues.push(...region.values, ...region.nodes.flatMap((n) => n.output.slice(1).filter(Boolean)));
     current = next.node;
     value = next.value;
   }
