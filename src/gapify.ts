@@ -160,6 +160,11 @@ async function rewriteFile(file: ModelFile, input: string, output: string, spec:
     });
     model = step.model;
     base.size = step.report;
+    // The class maps' declared dims follow the input now: report them as the written model declares them.
+    if (base.cam) {
+      const declared = new Map(model.graph!.output.map((o) => [o.name, o.type?.tensor_type?.shape?.dim.map((d) => (d.dim_value !== undefined ? Number(d.dim_value) : d.dim_param ?? null))]));
+      base.cam = { ...base.cam, outputs: base.cam.outputs.map((o) => ({ ...o, shape: declared.get(o.name) ?? o.shape })) };
+    }
     const skipped: Verification = { status: 'skipped', reason: 'nothing was written' };
     if (step.refused) throw new SizeLocked(step.refused, { ...base, written: false, nothingWritten: 'the input size is pinned', rewritten: changes, verification: skipped });
     if (changes.length === 0 && camNames.length === 0 && !step.report.dynamic) {
