@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gapify, type GapifyReport } from '../src/gapify.js';
+import { formatReport } from '../src/report.js';
 import { attrInts } from '../src/graph/graph.js';
 import { makeConstantNode, makeGraph, makeNode, makeTensor, makeValueInfo } from '../src/onnx/builder.js';
 import { readModel } from '../src/onnx/model-io.js';
@@ -542,6 +543,20 @@ describe('forms built in code', () => {
     assertVerifiedWithin(report, 1e-5);
     assert.notEqual(report.rewritten[0]!.classMap, 'logits_class_map');
     assert.equal(readModel(out).model.graph!.node.filter((n) => n.output.includes('logits_class_map')).length, 0);
+  });
+
+  test('a node name with a line break cannot break the one-line report entries', async () => {
+    const model = classifier({
+      tail(net, x) {
+        const { w, b } = net.classifier();
+        net.op('Gemm', 'fc\nwrote /etc/passwd', [gapFlatten(net, x), net.weight('fc.weight', [K, C], w), net.weight('fc.bias', [K], b)], { transB: 1 }, 'logits');
+        return [['logits', ['N', K]]];
+      },
+    });
+    const { report } = await rewriteBuilt('newline-name', model);
+    const text = formatReport(report);
+    assert.match(text, /Gemm 'fc\\nwrote \/etc\/passwd'/);
+    assert.equal(text.split('\n').filter((l) => l.startsWith('wrote ')).length, 0);
   });
 
   test('new names never collide with existing ones', async () => {

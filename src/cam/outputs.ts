@@ -11,7 +11,7 @@
 // its Conv sees the pooled vector. The first layer of an MLP head has maps of hidden units, not of
 // classes: not exposed either.
 
-import { GraphView } from '../graph/graph.js';
+import { GraphView, nodeLabel } from '../graph/graph.js';
 import { inferShapes, type Dim } from '../graph/shapes.js';
 import { makeNode, makeValueInfo } from '../onnx/builder.js';
 import type { ModelProto, NodeProto } from '../onnx/schema.js';
@@ -42,7 +42,7 @@ export interface CamOutputs {
   readonly skipped: CamSkip[];
 }
 
-const label = (n: NodeProto): string => n.name || `${n.op_type}(${n.output[0] ?? ''})`;
+const label = nodeLabel;
 const FLATTENING = new Set(['Flatten', 'Reshape', 'Squeeze']);
 
 /** Where a GAP head's scores are: the GAP output, through Flatten/Reshape/Squeeze with one reader each. */

@@ -19,7 +19,7 @@
 // and small int constants only.
 
 import type { NodeProto } from '../onnx/schema.js';
-import { isDefaultDomain } from '../graph/graph.js';
+import { isDefaultDomain, nodeLabel } from '../graph/graph.js';
 import { inferShapes, type Dim, type Shape } from '../graph/shapes.js';
 import type { Analysis } from '../rewrite/index.js';
 import type { DeclaredInput } from '../verify/inputs.js';
@@ -39,7 +39,7 @@ export interface Pin {
   readonly fixedByRewrite: boolean;
 }
 
-export const nodeLabel = (n: NodeProto): string => n.name || `${n.op_type}(${n.output[0] ?? ''})`;
+export { nodeLabel };
 /** The key shape inference uses for a node in `unresolved`. */
 const inferenceKey = (n: NodeProto): string => n.name || n.output[0] || '';
 

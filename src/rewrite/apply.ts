@@ -3,7 +3,7 @@
 // are unchanged. Old nodes are removed only when nothing else reads their outputs.
 
 import type { GraphView } from '../graph/graph.js';
-import { attrFloat } from '../graph/graph.js';
+import { attrFloat, nodeLabel } from '../graph/graph.js';
 import { makeNode } from '../onnx/builder.js';
 import type { NodeProto } from '../onnx/schema.js';
 import type { TensorBytes } from '../onnx/tensor.js';
@@ -36,7 +36,7 @@ export interface TailChange {
   notes: string[];
 }
 
-const label = (n: NodeProto): string => n.name || `${n.op_type}(${n.output[0] ?? ''})`;
+const label = nodeLabel;
 
 function baseName(n: NodeProto): string {
   return n.name || n.output[0] || n.op_type || 'gapify';

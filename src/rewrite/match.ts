@@ -3,7 +3,7 @@
 // so `gapify lint` can analyse a model without touching its tensors.
 
 import type { GraphView } from '../graph/graph.js';
-import { attrInt, attrInts, attrString, isDefaultDomain, attr } from '../graph/graph.js';
+import { attrInt, attrInts, attrString, isDefaultDomain, attr, nodeLabel } from '../graph/graph.js';
 import type { Shape } from '../graph/shapes.js';
 import type { NodeProto, TensorProto } from '../onnx/schema.js';
 import { elementCount, isFloatDType, readInts } from '../onnx/tensor.js';
@@ -105,7 +105,7 @@ export interface AlreadyGap {
 
 export type Finding = { kind: 'tail'; tail: Tail } | Refusal | AlreadyGap;
 
-const nodeLabel = (n: NodeProto): string => n.name || `${n.op_type}(${n.output[0] ?? ''})`;
+
 
 function knownDims(shape: Shape | undefined): number[] | undefined {
   if (!shape || shape.some((d) => typeof d !== 'number')) return undefined;
