@@ -76,7 +76,6 @@ export function defaultOutputPath(input: string): string {
   return join(dirname(resolve(input)), `${stem}.gap.onnx`);
 }
 
-
 /** Concrete input dims for shape inference: the same ones verification feeds. */
 export function analysisInputs(file: ModelFile, spec: InputShapeSpec): { inputs: ResolvedInput[]; dims: Map<string, Dim[]> } {
   const inputs = resolveInputs(file.model, spec, { label: file.path });

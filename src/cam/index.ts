@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import type { Tensor } from 'onnxruntime-node';
 import { ModelError, RuntimeError, UsageError, VerificationError } from '../errors.js';
 import { analyzeWithProbe } from '../gapify.js';
 import { encode } from '../onnx/codec.js';
@@ -23,7 +23,7 @@ import { floatToHalf, halfToFloat } from '../onnx/tensor.js';
 import { rewriteModel } from '../rewrite/index.js';
 import type { AlreadyGap } from '../rewrite/match.js';
 import { describePins, formatSize, imageInputs, inferAtSizes, makeSizeDynamic, nodeFromOrtError, parseSize, planSizes, type Size } from '../size/dynamic.js';
-import { compareTensors, tolerancesFor, type TensorValue } from '../verify/compare.js';
+import { compareTensors, keepOutputs, tolerancesFor, type TensorValue } from '../verify/compare.js';
 import { NO_INPUT_SHAPES } from '../verify/input-shapes.js';
 import { resolveInputs } from '../verify/inputs.js';
 import { firstLine, loadOrt, runSession, withSession, type ModelSource } from '../verify/ort.js';
@@ -115,19 +115,13 @@ async function runModel(path: string, model: ModelProto, feeds: Feeds, fetches: 
   try {
     return await withSession(source, async (s) => {
       const out = await runSession(s, path, feeds, fetches);
-      return keep(out);
+      return keepOutputs(out);
     });
   } finally {
     if (temp !== undefined) {
       try { unlinkSync(temp); } catch { /* already gone */ }
     }
   }
-}
-
-function keep(out: InferenceSession.ReturnType): Map<string, TensorValue> {
-  const m = new Map<string, TensorValue>();
-  for (const [name, v] of Object.entries(out)) m.set(name, { type: v.type, dims: [...v.dims], data: v.data });
-  return m;
 }
 
 /** Float values of a float32/float16/float64 output. */
@@ -221,7 +215,7 @@ export async function classActivationMaps(modelPath: string, imagePath: string, 
   let check: CamResult['check'] = { status: 'skipped', reason: `the original model is fixed at ${formatSize(trained)}` };
   if (originalRuns) {
     log('running the original model on the same image');
-    const orig = await withSession({ path: file.path }, async (s) => keep(await runSession(s, file.path, feeds)));
+    const orig = await withSession({ path: file.path }, async (s) => keepOutputs(await runSession(s, file.path, feeds)));
     const tol = tolerancesFor([...orig.values()].map((v) => v.type), {});
     const compared = originals.map((name) => compareTensors(name, orig.get(name)!, out.get(name)!, tol));
     const bad = compared.filter((c) => !c.ok);

@@ -37,8 +37,14 @@ const INT_TYPES = new Set<number>([
 
 /** The node can't be handled: becomes an `unresolved` entry. */
 class Unresolved extends Error {}
-/** An input's shape is already unknown (reported at its producer, or an input without a shape). */
-class UnknownInput extends Error {}
+/**
+ * An input's shape is already unknown (reported at its producer, or an input without a shape).
+ * Not an Error: it is thrown for every node downstream of a gap, and capturing a stack trace each
+ * time was most of the cost of inferring shapes for such models.
+ */
+class UnknownInput {
+  constructor(readonly value: string) {}
+}
 
 // --- dim arithmetic ------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import { analyzeModel, chooseOrder, type Analysis, type RefusalCode, type Tail }
 import type { LinearLayer } from '../rewrite/match.js';
 import { NO_INPUT_SHAPES, type InputShapeSpec } from '../verify/input-shapes.js';
 import { declaredInputs, resolveInputs, type DeclaredInput } from '../verify/inputs.js';
-import { findPins, nodeLabel, PIN_KINDS, spatialAxes, type Pin } from './pins.js';
+import { findPins, fmtDims, nodeLabel, PIN_KINDS, spatialAxes, type Pin } from './pins.js';
 import { RULES, type RuleId, type Severity } from './rules.js';
 
 // --- findings --------------------------------------------------------------------------------------
@@ -147,7 +147,6 @@ function layerSummary(l: LinearLayer): LayerSummary {
 }
 
 const dimsOut = (s: readonly Dim[]): (number | string | null)[] => s.map((d) => d ?? null);
-const fmtDims = (s: readonly Dim[]): string => s.map((d) => d ?? '?').join('×');
 
 function finding<R extends RuleId, P>(ruleId: R, message: string, node: string | null, properties: P): FindingOf<R, P> {
   return { ruleId, severity: RULES[ruleId].severity, message, node, properties };

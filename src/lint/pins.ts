@@ -43,7 +43,8 @@ export { nodeLabel };
 /** The key shape inference uses for a node in `unresolved`. */
 const inferenceKey = (n: NodeProto): string => n.name || n.output[0] || '';
 
-const fmtDims = (dims: readonly (number | string | null | undefined)[]): string => dims.map((d) => d ?? '?').join('×');
+/** Dims as `64×7×7`, unknown ones as `?`. */
+export const fmtDims = (dims: readonly (number | string | null | undefined)[]): string => dims.map((d) => d ?? '?').join('×');
 
 /** Spatial axes of an input: NCHW (2, 3, …) unless it looks like NHWC (last dim 1, 3 or 4 channels). */
 export function spatialAxes(dims: readonly { value?: number }[]): number[] {

@@ -119,7 +119,7 @@ export function applyGlobalTail(graph: GraphView, tail: GlobalTail, order: Order
   if (pool.disguised) notes.push(`${pool.node.op_type} '${label(pool.node)}' covered exactly the trained map; at other input sizes it averaged only a corner — now it is a global average`);
   return {
     kind: 'global', at: label(pool.node), order, output: linear.output,
-    layers: [{ node: label(gemm), op: linear.nodes.map((n) => n.op_type).join('+'), weight: [linear.outFeatures, linear.inFeatures], became: `Conv ${kernel.map(() => 1).join('×')}` }],
+    layers: [{ node: label(gemm), op: linear.nodes.map((n) => n.op_type).join('+'), weight: [linear.outFeatures, linear.inFeatures], became: `Conv ${kernel.join('×')}` }],
     removed: removed.map(label), added: added.map(label),
     ...(classMap ? { classMap } : {}),
     params: cost.params,

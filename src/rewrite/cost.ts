@@ -20,18 +20,23 @@ export interface TailCost {
   macs: { before: number | null; convFirst: number | null; poolFirst: number | null };
 }
 
+/** The product of `dims`; null when one is symbolic or unknown. */
+function product(dims: readonly Dim[]): number | null {
+  let n = 1;
+  for (const d of dims) {
+    if (typeof d !== 'number') return null;
+    n *= d;
+  }
+  return n;
+}
+
 export function layerParams(l: LinearLayer): number {
   return l.inFeatures * l.outFeatures + (l.bias ? l.outFeatures : 0);
 }
 
 /** H·W·… of an [N, C, spatial…] shape; null when a dim is symbolic or unknown. */
 export function spatialSize(shape: readonly Dim[]): number | null {
-  let n = 1;
-  for (const d of shape.slice(2)) {
-    if (typeof d !== 'number') return null;
-    n *= d;
-  }
-  return n;
+  return product(shape.slice(2));
 }
 
 export function tailCost(tail: Tail): TailCost {
@@ -46,15 +51,6 @@ export function tailCost(tail: Tail): TailCost {
   }
   return { params: 0, macs: { before: null, convFirst: null, poolFirst: null } };
 }
-
-const product = (dims: readonly Dim[]): number | null => {
-  let n = 1;
-  for (const d of dims) {
-    if (typeof d !== 'number') return null;
-    n *= d;
-  }
-  return n;
-};
 
 /**
  * Multiply-accumulates per sample of the model's Conv/Gemm/MatMul nodes; null when a shape they

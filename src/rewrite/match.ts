@@ -144,7 +144,8 @@ const sameAxes = (a: number[], b: number[]): boolean => a.length === b.length &&
 
 // --- pools ---------------------------------------------------------------------------------------
 
-type PoolAnswer = { pool: GlobalPool; max: false } | { pool: GlobalPool; max: true } | NoMatch | undefined;
+/** A global pool (`max`: a maximum, which no linear layer commutes with), a refusal, or not a pool. */
+type PoolAnswer = { pool: GlobalPool; max: boolean } | NoMatch | undefined;
 
 /** Is `node` a pool over the whole spatial map? undefined: not a pool at all. */
 function matchGlobalPool(graph: GraphView, node: NodeProto, shapes: Shapes): PoolAnswer {
@@ -197,7 +198,7 @@ function matchGlobalPool(graph: GraphView, node: NodeProto, shapes: Shapes): Poo
     if (pads.some((p) => p !== 0) || (autoPad !== 'NOTSET' && autoPad !== 'VALID')) {
       return noMatch('pool-changes-mean', `${op} '${nodeLabel(node)}' pads the map, so its kernel averages padding too`, nodeLabel(node));
     }
-    return op === 'MaxPool' ? { pool: global, max: true } : { pool: global, max: false };
+    return { pool: global, max: op === 'MaxPool' };
   }
   return undefined;
 }

@@ -30,7 +30,3 @@ export interface NoMatch {
 export function noMatch(code: RefusalCode, reason?: string, node?: string): NoMatch {
   return { code, reason: reason ?? REFUSALS[code], ...(node ? { node } : {}) };
 }
-
-export function isNoMatch<T extends object>(x: T | NoMatch): x is NoMatch {
-  return 'code' in x && 'reason' in x && typeof (x as NoMatch).code === 'string' && (x as NoMatch).code in REFUSALS;
-}

@@ -49,6 +49,10 @@ export function linearToConv(layer: LinearLayer, spatial: number[], names: { wei
   const w = layer.weight;
   const dtype = w.data_type!;
   const simple = layer.alpha === 1 && !affine;
+  /** Input features per channel: H·W for a spatial tail's first layer, else 1. */
+  const perChannel = Cin / channels;
+  /** The weight as [K][Cin] float64, when arithmetic is needed (read once: it may be external data). */
+  let kc: Float64Array | undefined;
 
   let weight: TensorProto;
   if (simple && layer.transB) {
@@ -61,13 +65,11 @@ export function linearToConv(layer: LinearLayer, spatial: number[], names: { wei
       : makeTensor(names.weight, dtype, dims, transposeValues(readFloats(w, bytes), Cin, K));
   } else {
     const values = readFloats(w, bytes);
-    const kc = layer.transB ? values : transposeValues(values, Cin, K);
+    kc = layer.transB ? values : transposeValues(values, Cin, K);
     const out = new Float64Array(K * Cin);
-    const spatialSize = Cin / channels;
     for (let k = 0; k < K; k++) {
       for (let i = 0; i < Cin; i++) {
-        const c = Math.floor(i / spatialSize);
-        out[k * Cin + i] = layer.alpha * kc[k * Cin + i]! * (affine ? affine.scale[c]! : 1);
+        out[k * Cin + i] = layer.alpha * kc[k * Cin + i]! * (affine ? affine.scale[Math.floor(i / perChannel)]! : 1);
       }
     }
     weight = makeTensor(names.weight, dtype, dims, out);
@@ -85,13 +87,10 @@ export function linearToConv(layer: LinearLayer, spatial: number[], names: { wei
     for (let k = 0; k < K; k++) biasValues[k] = layer.beta * values[n === 1 ? 0 : k]!;
     hasBias = true;
   }
-  if (affine) {
-    const values = readFloats(w, bytes);
-    const kc = layer.transB ? values : transposeValues(values, Cin, K);
-    const spatialSize = Cin / channels;
+  if (affine && kc) {
     for (let k = 0; k < K; k++) {
       let s = 0;
-      for (let i = 0; i < Cin; i++) s += kc[k * Cin + i]! * affine.shift[Math.floor(i / spatialSize)]!;
+      for (let i = 0; i < Cin; i++) s += kc[k * Cin + i]! * affine.shift[Math.floor(i / perChannel)]!;
       biasValues[k] = biasValues[k]! + layer.alpha * s;
     }
     hasBias = true;

@@ -130,7 +130,7 @@ export async function compareModels(a: ModelSource, b: ModelSource, opts: Compar
 
   const runA = await withSession(a, async (s) => {
     const out = await runSession(s, labelA, feeds);
-    return { names: [...s.outputNames], values: keep(out) };
+    return { names: [...s.outputNames], values: keepOutputs(out) };
   });
   const partial = { a: labelA, b: labelB, inputs, notes: inputNotes(inputs), seed };
 
@@ -139,7 +139,7 @@ export async function compareModels(a: ModelSource, b: ModelSource, opts: Compar
     inputMismatches = b.model ? checkInputs(inputs, declaredFromProto(b.model)) : checkInputs(inputs, declaredFromOrt(s));
     if (inputMismatches.length > 0) return undefined;
     const out = await runSession(s, labelB, feeds);
-    return { names: [...s.outputNames], values: keep(out) };
+    return { names: [...s.outputNames], values: keepOutputs(out) };
   });
   if (!runB) {
     const tol = tolerancesFor([], opts);
@@ -160,7 +160,8 @@ export async function compareModels(a: ModelSource, b: ModelSource, opts: Compar
   return { ...partial, inputMismatches, outputs, missing, extra, ...(allowedExtra.length ? { allowedExtra } : {}), tolerances, ok };
 }
 
-function keep(out: InferenceSession.ReturnType): Map<string, TensorValue> {
+/** Outputs as plain values that outlive their session. */
+export function keepOutputs(out: InferenceSession.ReturnType): Map<string, TensorValue> {
   const m = new Map<string, TensorValue>();
   for (const [name, v] of Object.entries(out)) m.set(name, { type: v.type, dims: [...v.dims], data: v.data });
   return m;
