@@ -16,12 +16,13 @@
 //     because its one location is a bare file name in its own folder.
 // Models without external data are written inline, as before.
 
-import { closeSync, fstatSync, openSync, readSync, realpathSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { ModelError } from '../errors.js';
 import { SOURCE } from './codec.js';
 import type { AttributeProto, GraphProto, ModelProto, NodeProto, SparseTensorProto, StringStringEntryProto, TensorProto } from './schema.js';
 import { elementCount, elementSize } from './tensor.js';
+import { copyBlock, copyRange, writeAll } from './file-copy.js';
 
 export interface ExternalRef {
   /** Location as written in the model (relative to the model's folder). */
@@ -238,7 +239,6 @@ export function hasExternalData(model: ModelProto): boolean {
 export const EXTERNAL_THRESHOLD = 1024;
 /** Offsets in the output data file are multiples of this (as onnx aligns them). */
 export const EXTERNAL_ALIGNMENT = 4096;
-const COPY_BLOCK = 16 * 1024 * 1024;
 
 /** One tensor's bytes in the output data file: copied from an input data file, or from memory. */
 export type DataPiece = { readonly at: number; readonly length: number } & ({ readonly from: ExternalRange } | { readonly bytes: Uint8Array });
@@ -302,11 +302,6 @@ export function planExternalData(modelPath: string, model: ModelProto, dataName:
   return { model: out, dataName, pieces, size, inputFiles };
 }
 
-function writeFully(fd: number, bytes: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
-}
-
 /**
  * Writes the data file of `plan` to the open (empty) file `fd`: input ranges are copied block by
  * block through one 16 MB buffer. `modelPath` names the input in errors.
@@ -317,7 +312,7 @@ export function writeExternalData(fd: number, plan: ExternalPlan, modelPath: str
   try {
     for (const piece of plan.pieces) {
       if ('bytes' in piece) {
-        writeFully(fd, piece.bytes, piece.at);
+        writeAll(fd, piece.bytes, piece.at);
         continue;
       }
       const { from } = piece;
@@ -326,13 +321,9 @@ export function writeExternalData(fd: number, plan: ExternalPlan, modelPath: str
         src = openSync(from.file, 'r');
         sources.set(from.file, src);
       }
-      block ??= Buffer.allocUnsafeSlow(Math.min(COPY_BLOCK, Math.max(plan.size, 1)));
-      let done = 0;
-      while (done < from.length) {
-        const n = readSync(src, block, 0, Math.min(block.length, from.length - done), from.offset + done);
-        if (n === 0) throw new ModelError(modelPath, `external data '${from.location}' ended early (it shrank while being copied)`);
-        writeFully(fd, block.subarray(0, n), piece.at + done);
-        done += n;
+      block ??= copyBlock(plan.size);
+      if (!copyRange(src, from.offset, from.length, fd, piece.at, block)) {
+        throw new ModelError(modelPath, `external data '${from.location}' ended early (it shrank while being copied)`);
       }
     }
   } finally {

@@ -15,15 +15,14 @@
 // Anything unexpected in the walk (a length past its message's end, a group, a short read) falls
 // back to reading every byte, and the decoder then reports the problem as usual.
 
-import { closeSync, readSync, writeSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
+import { copyRange, writeAll } from './file-copy.js';
 import { WIRE_I32, WIRE_I64, WIRE_LEN, WIRE_VARINT } from './codec.js';
 
 /** Read granularity: small fields near each other are read with one call. */
 const BLOCK = 1 << 16;
 /** raw_data payloads at least this big are not read until asked for. */
 export const LAZY_MIN = 1 << 20;
-/** Block used to copy unread ranges to an output file. */
-const COPY_BLOCK = 8 << 20;
 
 // Field numbers of onnx.proto on the path to the weights.
 const MODEL_GRAPH = 7;
@@ -112,14 +111,7 @@ export class LazyFile {
       writeAll(out, this.buf.subarray(start, end));
       return;
     }
-    const fd = this.openFd();
-    const block = Buffer.allocUnsafe(Math.min(COPY_BLOCK, end - start));
-    for (let off = start; off < end;) {
-      const n = readSync(fd, block, 0, Math.min(block.length, end - off), off);
-      if (n === 0) throw new UnloadedBytesError('the model file shrank while gapify was using it');
-      writeAll(out, block.subarray(0, n));
-      off += n;
-    }
+    if (!copyRange(this.openFd(), start, end - start, out)) throw new UnloadedBytesError('the model file shrank while gapify was using it');
   }
 
   close(): void {
@@ -182,8 +174,4 @@ export class LazyFile {
     }
     if (pos !== end) throw new Fallback();
   }
-}
-
-function writeAll(fd: number, bytes: Uint8Array): void {
-  for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off, bytes.length - off);
 }
