@@ -22,7 +22,7 @@ import type { NodeProto } from '../onnx/schema.js';
 import { isDefaultDomain, nodeLabel } from '../graph/graph.js';
 import { inferShapes, type Dim, type Shape } from '../graph/shapes.js';
 import type { Analysis } from '../rewrite/index.js';
-import type { DeclaredInput } from '../verify/inputs.js';
+import { isChannelsLast, type DeclaredInput } from '../verify/inputs.js';
 
 export const PIN_KINDS = ['input', 'spatial-tail', 'fixed-pool', 'reshape', 'other'] as const;
 export type PinKind = (typeof PIN_KINDS)[number];
@@ -50,11 +50,7 @@ export const fmtDims = (dims: readonly (number | string | null | undefined)[]): 
 export function spatialAxes(dims: readonly { value?: number }[]): number[] {
   const rank = dims.length;
   if (rank < 3) return [];
-  if (rank === 4) {
-    const d1 = dims[1]!.value;
-    const d3 = dims[3]!.value;
-    if (d3 !== undefined && [1, 3, 4].includes(d3) && (d1 === undefined || d1 > 4)) return [1, 2];
-  }
+  if (isChannelsLast(dims)) return [1, 2];
   return Array.from({ length: rank - 2 }, (_, i) => i + 2);
 }
 

@@ -21,7 +21,7 @@ import { RuntimeError, UsageError } from '../errors.js';
 import { GraphView } from '../graph/graph.js';
 import { inferShapes, type Dim, type ShapeInference } from '../graph/shapes.js';
 import type { ModelProto, TensorShapeProto_Dimension, ValueInfoProto } from '../onnx/schema.js';
-import { declaredInputs, type ResolvedInput } from '../verify/inputs.js';
+import { declaredInputs, isChannelsLast, type ResolvedInput } from '../verify/inputs.js';
 import { probeValues } from '../verify/probe.js';
 import type { ModelSource } from '../verify/ort.js';
 
@@ -57,15 +57,12 @@ export interface ImageInput {
 }
 
 /**
- * The fed inputs of rank 4, taken as images. The layout rule is verification's (src/verify/inputs.ts):
- * NHWC when dim 1 is not fixed and dim 3 is fixed at 1, 3 or 4; NCHW otherwise.
+ * The fed inputs of rank 4, taken as images, in the layout isChannelsLast (src/verify/inputs.ts) says.
  */
 export function imageInputs(model: ModelProto): ImageInput[] {
   return declaredInputs(model).flatMap((d): ImageInput[] => {
     if (d.dims?.length !== 4) return [];
-    const [, d1, , d3] = d.dims;
-    const nhwc = d1?.value === undefined && d3?.value !== undefined && [1, 3, 4].includes(d3.value);
-    return [nhwc ? { name: d.name, hAxis: 1, wAxis: 2 } : { name: d.name, hAxis: 2, wAxis: 3 }];
+    return [isChannelsLast(d.dims) ? { name: d.name, hAxis: 1, wAxis: 2 } : { name: d.name, hAxis: 2, wAxis: 3 }];
   });
 }
 

@@ -133,14 +133,23 @@ const MAX_INPUT_ELEMENTS = 2 ** 28;
 
 type Role = 'batch' | 'channels' | 'height' | 'width' | 'other';
 
+/**
+ * Is a rank-4 image input channels-last (NHWC)? When its last dim is fixed at 1, 3 or 4 and dim 1
+ * is unknown or too big to be a channel count; NCHW otherwise. The one layout rule of gapify:
+ * verification's defaults, --dynamic-size and lint all use it.
+ */
+export function isChannelsLast(dims: readonly { readonly value?: number }[]): boolean {
+  if (dims.length !== 4) return false;
+  const d1 = dims[1]!.value;
+  const d3 = dims[3]!.value;
+  return d3 !== undefined && [1, 3, 4].includes(d3) && (d1 === undefined || d1 > 4);
+}
+
 function rolesOf(dims: readonly DeclaredDim[]): Role[] {
   const roles: Role[] = dims.map(() => 'other');
   if (dims.length >= 2) roles[0] = 'batch';
   if (dims.length === 4) {
-    const d1 = dims[1]!;
-    const d3 = dims[3]!;
-    const nhwc = d1.value === undefined && d3.value !== undefined && [1, 3, 4].includes(d3.value);
-    if (nhwc) roles.splice(1, 3, 'height', 'width', 'channels');
+    if (isChannelsLast(dims)) roles.splice(1, 3, 'height', 'width', 'channels');
     else roles.splice(1, 3, 'channels', 'height', 'width');
   }
   return roles;
