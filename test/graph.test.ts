@@ -247,7 +247,9 @@ describe('topologicalOrder()', () => {
 
 describe('validate()', () => {
   it('accepts a well-formed graph', () => {
-    view([node('Relu', ['x'], ['a'], 'A'), node('Neg', ['a'], ['y'], 'B')], ['x'], ['y']).validate();
+    const g = view([node('Relu', ['x'], ['a'], 'A'), node('Neg', ['a'], ['y'], 'B')], ['x'], ['y']);
+    assert.doesNotThrow(() => g.validate());
+    assert.deepEqual(g.nodes.map((n) => n.name), ['A', 'B']);
   });
 
   it('detects a value produced twice', () => {

