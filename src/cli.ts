@@ -10,13 +10,7 @@ import { EXAMPLES, rewriteCommand } from './commands/rewrite.js';
 import { camCommand } from './commands/cam.js';
 import { lintCommand } from './commands/lint.js';
 import { checkCommand } from './commands/check.js';
-
-export interface CliIO {
-  /** Results: stdout. */
-  out(text: string): void;
-  /** Progress: stderr, only for a person watching a terminal. */
-  progress(line: string): void;
-}
+import type { CliIO } from './commands/io.js';
 
 const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 

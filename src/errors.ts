@@ -35,3 +35,20 @@ export class RuntimeError extends GapifyError {
 export class VerificationError extends GapifyError {
   readonly exitCode = 1 as const;
 }
+
+// The two below carry the run's report (a GapifyReport, src/result.ts) so the CLI can still print
+// it. The report's type is a parameter: this module is imported by everything and imports nothing.
+
+/** Verification failed: nothing was written. */
+export class VerificationFailed<Report = unknown> extends VerificationError {
+  constructor(message: string, readonly report: Report) {
+    super(message);
+  }
+}
+
+/** --dynamic-size on a model whose input size is pinned (without --allow-fixed-size): nothing was written. */
+export class SizeLocked<Report = unknown> extends VerificationError {
+  constructor(message: string, readonly report: Report) {
+    super(message);
+  }
+}

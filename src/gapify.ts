@@ -3,18 +3,18 @@
 // and the output appears (atomically) only once it is complete and verified.
 
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { ModelError, UsageError, VerificationError } from './errors.js';
+import { SizeLocked, UsageError, VerificationFailed } from './errors.js';
 import { checkOutputPath } from './output-path.js';
 import { readModelLazy, releaseModel, stageModel, type ModelFile } from './onnx/model-io.js';
-import type { Dim, Shape } from './graph/shapes.js';
+import type { GapifyReport, Verification } from './result.js';
 import { modelMacs } from './rewrite/cost.js';
-import { analyzeModel, missingShapes, rewriteModel, type AlreadyGap, type Analysis, type OrderOption, type Refusal, type TailChange } from './rewrite/index.js';
+import { alreadyGapOf, analyzeWithProbe, refusalsOf, rewriteModel, type OrderOption } from './rewrite/index.js';
 import { NO_INPUT_SHAPES, parseInputShapes, type InputShapeSpec } from './verify/input-shapes.js';
-import { resolveInputs, type ResolvedInput } from './verify/inputs.js';
-import { compareModels, comparisonFailures, type Comparison } from './verify/compare.js';
-import { probeValues } from './verify/probe.js';
-import { addCamOutputs, type CamOutput, type CamSkip } from './cam/outputs.js';
-import { dynamicSizeStep, parseSize, type Size, type SizeReport } from './size/index.js';
+import { compareModels, comparisonFailures } from './verify/compare.js';
+import { addCamOutputs } from './cam/outputs.js';
+import { dynamicSizeStep, parseSize, type Size } from './size/index.js';
+
+export type { GapifyReport, Verification };
 
 export interface GapifyOptions {
   /** Output path; default `<input without .onnx>.gap.onnx` beside the input. */
@@ -45,60 +45,10 @@ export interface GapifyOptions {
   allowFixedSize?: boolean;
 }
 
-export type Verification =
-  | { status: 'passed' | 'failed'; comparison: Comparison; failures: string[] }
-  | { status: 'skipped'; reason: string };
-
-export interface GapifyReport {
-  input: string;
-  /** Where the model was (or would have been) written. */
-  output: string;
-  written: boolean;
-  /** Why nothing was written, when nothing was. */
-  nothingWritten?: string;
-  /** Input shapes the analysis and verification used, and where each came from. */
-  inputs: readonly ResolvedInput[];
-  rewritten: TailChange[];
-  refused: Refusal[];
-  alreadyGap: AlreadyGap[];
-  verification: Verification;
-  /** Multiply-accumulates per sample of the whole model (Conv/Gemm/MatMul) before and after, when the shapes are known. */
-  modelMacs?: { before: number; after: number };
-  /** --cam: the class-map outputs added, and the tails that have none. */
-  cam?: { outputs: CamOutput[]; skipped: CamSkip[] };
-  /** --dynamic-size: the symbolic input size and its check at a second size. */
-  size?: SizeReport;
-}
-
 export function defaultOutputPath(input: string): string {
   const ext = extname(input);
   const stem = ext.toLowerCase() === '.onnx' ? basename(input, ext) : basename(input);
   return join(dirname(resolve(input)), `${stem}.gap.onnx`);
-}
-
-/** Concrete input dims for shape inference: the same ones verification feeds. */
-export function analysisInputs(file: ModelFile, spec: InputShapeSpec): { inputs: ResolvedInput[]; dims: Map<string, Dim[]> } {
-  const inputs = resolveInputs(file.model, spec, { label: file.path });
-  return { inputs, dims: new Map(inputs.map((i) => [i.name, [...i.shape]])) };
-}
-
-/**
- * Analysis with onnxruntime's help where static shape inference is stuck (an op it doesn't know
- * upstream of the tail): the model is run once with those values exposed as extra outputs.
- */
-export async function analyzeWithProbe(file: ModelFile, spec: InputShapeSpec, probe: boolean, log?: (l: string) => void): Promise<{ analysis: Analysis; inputs: ResolvedInput[] }> {
-  const { inputs, dims } = analysisInputs(file, spec);
-  let analysis = analyzeModel(file, dims);
-  const missing = missingShapes(analysis);
-  const needsProbe = analysis.findings.some((f) => f.kind === 'refused' && f.code === 'unknown-dims');
-  if (probe && needsProbe && missing.length > 0) {
-    log?.(`probing ${missing.length} shape(s) with onnxruntime`);
-    file.lazy?.ensureAll(); // the probe runs an in-memory copy of the model: it needs the real weights
-    const probed = await probeValues({ path: file.path, model: file.model }, file.model, missing, { inputs });
-    const extra = new Map<string, Shape>([...probed].map(([k, v]) => [k, v.dims]));
-    analysis = analyzeModel(file, dims, extra);
-  }
-  return { analysis, inputs };
 }
 
 export async function gapify(inputPath: string, options: GapifyOptions = {}): Promise<GapifyReport> {
@@ -123,22 +73,18 @@ export async function gapify(inputPath: string, options: GapifyOptions = {}): Pr
 
 async function rewriteFile(file: ModelFile, input: string, output: string, spec: InputShapeSpec, alsoSize: Size | undefined, options: GapifyOptions, log: (line: string) => void): Promise<GapifyReport> {
   const { analysis, inputs } = await analyzeWithProbe(file, spec, options.probe ?? true, log);
-  const refused = analysis.findings.filter((f): f is Refusal => f.kind === 'refused');
-  const alreadyGap = analysis.findings.filter((f): f is AlreadyGap => f.kind === 'already-gap');
+  const refused = refusalsOf(analysis);
+  const alreadyGap = alreadyGapOf(analysis);
   const base: Pick<GapifyReport, 'input' | 'output' | 'inputs' | 'refused' | 'alreadyGap' | 'cam' | 'size' | 'modelMacs'> = { input, output, inputs, refused, alreadyGap };
 
-  const tails = analysis.findings.flatMap((f) => (f.kind === 'tail' ? [f.tail] : []));
-  // --cam wants conv-first wherever the layer yields the class scores (pool-first has no map); where
-  // it doesn't (an MLP head's first layer), 'auto' keeps pool-first and the report says so.
-  const camOrder = options.cam && (options.order ?? 'auto') === 'auto' && tails.every((t) => t.kind !== 'global' || t.finalScores) ? 'conv-first' : undefined;
   const macsBefore = modelMacs(analysis.graph, analysis.shapes.shapes); // before the rewrite edits the view
-  const rewrite = rewriteModel(analysis, { order: camOrder ?? options.order ?? 'auto' });
+  const rewrite = rewriteModel(analysis, { order: options.order ?? 'auto', cam: !!options.cam });
   const { changes } = rewrite;
   if (macsBefore !== null && changes.length && changes.every((c) => c.macsBefore !== undefined && c.macsAfter !== undefined)) {
     base.modelMacs = { before: macsBefore, after: changes.reduce((m, c) => m - c.macsBefore! + c.macsAfter!, macsBefore) };
   }
   let model = rewrite.model;
-  const cam = options.cam ? addCamOutputs(model, file.opset, changes, tails, alreadyGap) : undefined;
+  const cam = options.cam ? addCamOutputs(model, file.opset, changes, alreadyGap) : undefined;
   if (cam) {
     model = cam.model;
     base.cam = { outputs: cam.cams, skipped: cam.skipped };
@@ -151,9 +97,8 @@ async function rewriteFile(file: ModelFile, input: string, output: string, spec:
     return { ...base, written: false, nothingWritten: why, rewritten: [], verification: { status: 'skipped', reason: 'nothing was rewritten' } };
   }
   if (options.dynamicSize) {
-    // Checked (and, if pinned, refused) before anything is staged. The candidate runs from memory.
-    file.lazy?.ensureAll();
-    const step = await dynamicSizeStep({ path: input }, model, file.opset, inputs, {
+    // Checked (and, if pinned, refused) before anything is staged.
+    const step = await dynamicSizeStep(file, model, inputs, {
       ...(alsoSize ? { also: alsoSize } : {}), allowFixed: !!options.allowFixedSize,
       run: options.verify !== false && !options.dryRun, seed: options.seed ?? 0, spatialOutputs: camNames, log,
     });
@@ -165,7 +110,7 @@ async function rewriteFile(file: ModelFile, input: string, output: string, spec:
       base.cam = { ...base.cam, outputs: base.cam.outputs.map((o) => ({ ...o, shape: declared.get(o.name) ?? o.shape })) };
     }
     const skipped: Verification = { status: 'skipped', reason: 'nothing was written' };
-    if (step.refused) throw new SizeLocked(step.refused, { ...base, written: false, nothingWritten: 'the input size is pinned', rewritten: changes, verification: skipped });
+    if (step.refused) throw new SizeLocked<GapifyReport>(step.refused, { ...base, written: false, nothingWritten: 'the input size is pinned', rewritten: changes, verification: skipped });
     if (changes.length === 0 && camNames.length === 0 && !step.report.dynamic) {
       return { ...base, written: false, nothingWritten: 'nothing was rewritten and the input size stays fixed', rewritten: [], verification: skipped };
     }
@@ -195,7 +140,7 @@ async function rewriteFile(file: ModelFile, input: string, output: string, spec:
       if (!comparison.ok) {
         staged.discard();
         const report: GapifyReport = { ...base, written: false, nothingWritten: 'verification failed', rewritten: changes, verification };
-        throw new VerificationFailed(report);
+        throw new VerificationFailed<GapifyReport>(`verification failed: ${failures.join('; ')} — nothing written`, report);
       }
     }
     staged.commit();
@@ -205,20 +150,3 @@ async function rewriteFile(file: ModelFile, input: string, output: string, spec:
     throw e;
   }
 }
-
-/** Verification failed: carries the full report so the CLI can still print it. */
-export class VerificationFailed extends VerificationError {
-  constructor(readonly report: GapifyReport) {
-    const v = report.verification;
-    super(`verification failed: ${v.status === 'failed' ? v.failures.join('; ') : 'outputs differ'} — nothing written`);
-  }
-}
-
-/** --dynamic-size on a model whose input size is pinned (without --allow-fixed-size): nothing was written. */
-export class SizeLocked extends VerificationError {
-  constructor(message: string, readonly report: GapifyReport) {
-    super(message);
-  }
-}
-
-export { ModelError };

@@ -1,21 +1,12 @@
-// The human-readable report of a gapify run (the CLI's stdout without --json).
+// A gapify run's report as the CLI prints it: human-readable text (formatReport) or JSON
+// (reportJson). The report itself holds nodes; names are made here, when it is printed.
 
-import type { GapifyReport, Verification } from './gapify.js';
-import type { Comparison } from './verify/compare.js';
+import type { GapifyReport, Verification } from './result.js';
+import type { AlreadyGap, Refusal, TailChange } from './rewrite/rule.js';
 import type { SizeReport } from './size/dynamic.js';
-
-// Thousands separators by hand: toLocaleString's first call loads ICU data (~20 ms of a 0.4 s run).
-export const thousands = (n: number): string => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-const fmtInt = (n: number | undefined): string => (n === undefined ? '?' : thousands(n));
-const fmtErr = (n: number | null): string => (n === null ? '—' : n === 0 ? '0' : n.toExponential(1));
-
-/** `after` and its change from `before`: "1,024 (unchanged)", "50,176,000 (+4800%)". */
-export function countChange(before: number, after: number | null | undefined): string {
-  if (after === null || after === undefined) return 'unknown (map size unknown)';
-  if (after === before) return `${thousands(after)} (unchanged)`;
-  const p = before === 0 ? 0 : ((after - before) / before) * 100;
-  return `${thousands(after)} (${p > 0 ? '+' : ''}${p.toFixed(p !== 0 && Math.abs(p) < 1 ? 1 : 0)}%)`;
-}
+import type { SizePin } from './size/pin.js';
+import { count, countChange, errorText, nodeLabel, shapeText, sizeText, thousands } from './text.js';
+import type { Comparison } from './verify/compare.js';
 
 function macLine(before: number | undefined, after: number | undefined): string {
   return before === undefined ? 'MACs unknown' : `MACs per sample ${thousands(before)} → ${countChange(before, after)}`;
@@ -25,7 +16,7 @@ export function formatComparison(c: Comparison, indent = '  '): string[] {
   const lines: string[] = [];
   for (const o of c.outputs) {
     const status = o.ok ? 'ok' : `DIFFERENT${o.reason ? ` (${o.reason})` : ''}`;
-    lines.push(`${indent}${o.name} [${o.shapeA.join(', ')}] ${o.dtypeA}  max abs ${fmtErr(o.maxAbsError)}  max rel ${fmtErr(o.maxRelError)}  ${status}`);
+    lines.push(`${indent}${o.name} [${o.shapeA.join(', ')}] ${o.dtypeA}  max abs ${errorText(o.maxAbsError)}  max rel ${errorText(o.maxRelError)}  ${status}`);
   }
   for (const m of c.missing) lines.push(`${indent}${m}: missing from the second model`);
   for (const m of c.extra) lines.push(`${indent}${m}: only in the second model`);
@@ -40,6 +31,9 @@ function verificationLines(v: Verification): string[] {
   return [`verification: ${v.status === 'passed' ? 'passed' : 'FAILED'} with onnxruntime (graph optimizations off)`, ...formatComparison(v.comparison)];
 }
 
+/** A new node's label without its `<base>/gapify/` prefix: "Conv", "GlobalAveragePool". */
+const shortLabel = (n: Parameters<typeof nodeLabel>[0]): string => nodeLabel(n).replace(/^.*\/gapify\//, '');
+
 export function formatReport(r: GapifyReport): string {
   const lines: string[] = [`gapify ${r.input}`];
   for (const i of r.inputs) {
@@ -47,20 +41,20 @@ export function formatReport(r: GapifyReport): string {
   }
   r.rewritten.forEach((c, k) => {
     const order = c.order ? `, ${c.order}` : '';
-    lines.push(`  tail ${k + 1}: ${c.kind} tail at '${c.at}'${order} → output '${c.output}'`);
-    for (const l of c.layers) lines.push(`    ${l.op} '${l.node}' [${l.weight.join('×')}] → ${l.became}`);
-    lines.push(`    removed ${c.removed.length} node(s), added ${c.added.map((a) => a.replace(/^.*\/gapify\//, '')).join(' → ')}`);
-    if (c.kind !== 'pool-only') lines.push(`    params ${fmtInt(c.params)} (unchanged), ${macLine(c.macsBefore, c.macsAfter)}`);
+    lines.push(`  tail ${k + 1}: ${c.tail.kind} tail at '${nodeLabel(c.tail.match.at)}'${order} → output '${c.tail.match.output}'`);
+    for (const l of c.layers) lines.push(`    ${l.op} '${nodeLabel(l.node)}' [${l.weight.join('×')}] → ${l.became}`);
+    lines.push(`    removed ${c.removed.length} node(s), added ${c.added.map(shortLabel).join(' → ')}`);
+    if (c.layers.length) lines.push(`    params ${count(c.params)} (unchanged), ${macLine(c.macsBefore, c.macsAfter)}`);
     if (c.classMap) lines.push(`    class map: '${c.classMap}'`);
     for (const n of c.notes) lines.push(`    note: ${n}`);
   });
   if (r.modelMacs) lines.push(`  whole model: MACs per sample ${thousands(r.modelMacs.before)} → ${countChange(r.modelMacs.before, r.modelMacs.after)}`);
   for (const f of r.refused) lines.push(`  not rewritten (${f.code}): ${f.reason}`);
-  for (const g of r.alreadyGap) lines.push(`  already a GAP head: Conv '${g.conv}'${g.classes !== undefined ? ` (${g.classes} classes)` : ''} → GlobalAveragePool '${g.pool}' — nothing to rewrite`);
+  for (const g of r.alreadyGap) lines.push(`  already a GAP head: Conv '${nodeLabel(g.conv)}'${g.classes !== undefined ? ` (${g.classes} classes)` : ''} → GlobalAveragePool '${nodeLabel(g.pool)}' — nothing to rewrite`);
   for (const o of r.cam?.outputs ?? []) {
     lines.push(`  cam: output '${o.name}' [${o.shape?.map((d) => d ?? '?').join(', ') ?? '?'}] = class maps '${o.classMap}'${o.source === 'gap-head' ? ' of the GAP head' : ''}; '${o.scores}' is their spatial mean`);
   }
-  for (const s of r.cam?.skipped ?? []) lines.push(`  cam: no class map for the tail at '${s.at}': ${s.reason}`);
+  for (const s of r.cam?.skipped ?? []) lines.push(`  cam: no class map for the tail at '${nodeLabel(s.at)}': ${s.reason}`);
   if (r.rewritten.length === 0 && r.refused.length === 0 && r.alreadyGap.length === 0) lines.push('  no classifier tail found');
   if (r.size) lines.push(...sizeLines(r.size));
   lines.push(`  ${verificationLines(r.verification).join('\n  ')}`);
@@ -68,23 +62,65 @@ export function formatReport(r: GapifyReport): string {
   return lines.join('\n');
 }
 
+/** Pins listed one per line; ShuffleNet has sixteen of one kind. */
+const SHOWN_PINS = 3;
+
 /** --dynamic-size: what the input became and how the second size went. */
 export function sizeLines(s: SizeReport): string[] {
-  const size = (x: readonly [number, number]): string => `${x[0]}×${x[1]}`;
   const lines: string[] = [];
-  const inputs = s.inputs.map((i) => `'${i.name}' [${i.dims.map((d) => d ?? '?').join(', ')}]`).join(', ');
-  if (s.dynamic) lines.push(`  dynamic size: input ${inputs} (trained at ${size(s.trained)})`);
+  const inputs = s.inputs.map((i) => `'${i.name}' ${shapeText(i.dims)}`).join(', ');
+  if (s.dynamic) lines.push(`  dynamic size: input ${inputs} (trained at ${sizeText(s.trained)})`);
   else lines.push(`  dynamic size: NO — ${s.note ?? `input ${inputs} stays fixed`}`);
-  for (const p of s.pins) lines.push(`    pinned by ${p.op} '${p.node}' (${p.found === 'static' ? 'shape inference' : 'onnxruntime'}): ${p.reason}`);
+  for (const p of s.pins.slice(0, SHOWN_PINS)) lines.push(`    pin (${p.found === 'static' ? 'shape inference' : 'onnxruntime'}): ${p.detail}`);
+  if (s.pins.length > SHOWN_PINS) lines.push(`    … and ${s.pins.length - SHOWN_PINS} more pins (--json lists them all)`);
   const c = s.check;
   if (c.status === 'passed') {
     const outs = c.outputs.map((o) => `${o.name} [${o.also.join(', ')}]`).join(', ');
-    lines.push(`    runs at ${size(s.also)}: ${outs} (onnxruntime; same names, dtypes and class dims as at ${size(s.trained)})`);
+    lines.push(`    runs at ${sizeText(s.also)}: ${outs} (onnxruntime; same names, dtypes and class dims as at ${sizeText(s.trained)})`);
   } else if (c.status === 'failed') {
-    for (const p of c.problems) lines.push(`    at ${size(s.also)}: ${p}`);
+    for (const p of c.problems) lines.push(`    at ${sizeText(s.also)}: ${p}`);
   } else {
-    lines.push(`    ${size(s.also)} not run: ${c.reason}`);
+    lines.push(`    ${sizeText(s.also)} not run: ${c.reason}`);
   }
   if (s.cleared.length) lines.push(`    declared shapes made size-free: ${s.cleared.length <= 4 ? s.cleared.map((n) => `'${n}'`).join(', ') : `${s.cleared.length} values`}`);
   return lines;
+}
+
+// --- JSON ----------------------------------------------------------------------------------------
+
+const changeJson = (c: TailChange): object => ({
+  kind: c.tail.kind,
+  at: nodeLabel(c.tail.match.at),
+  ...(c.order ? { order: c.order } : {}),
+  output: c.tail.match.output,
+  layers: c.layers.map((l) => ({ node: nodeLabel(l.node), op: l.op, weight: l.weight, became: l.became })),
+  removed: c.removed.map(nodeLabel),
+  added: c.added.map(nodeLabel),
+  ...(c.classMap ? { classMap: c.classMap } : {}),
+  params: c.params,
+  macsBefore: c.macsBefore,
+  macsAfter: c.macsAfter,
+  notes: c.notes,
+});
+
+const refusalJson = (f: Refusal): object => ({
+  kind: f.kind, tailKind: f.rule, at: nodeLabel(f.at), code: f.code, reason: f.reason, ...(f.node ? { node: nodeLabel(f.node) } : {}),
+});
+
+const alreadyGapJson = (g: AlreadyGap): object => ({ kind: g.kind, pool: nodeLabel(g.pool), conv: nodeLabel(g.conv), classes: g.classes });
+
+export const pinJson = (p: SizePin): object => ({
+  kind: p.kind, node: p.node ? nodeLabel(p.node) : null, ...(p.input !== undefined ? { input: p.input } : {}), detail: p.detail, found: p.found, fixedByRewrite: p.fixedByRewrite,
+});
+
+/** The report as plain data for --json: nodes by their labels. */
+export function reportJson(r: GapifyReport): object {
+  return {
+    ...r,
+    rewritten: r.rewritten.map(changeJson),
+    refused: r.refused.map(refusalJson),
+    alreadyGap: r.alreadyGap.map(alreadyGapJson),
+    ...(r.cam ? { cam: { outputs: r.cam.outputs, skipped: r.cam.skipped.map((s) => ({ at: nodeLabel(s.at), reason: s.reason })) } } : {}),
+    ...(r.size ? { size: { ...r.size, pins: r.size.pins.map(pinJson) } } : {}),
+  };
 }

@@ -8,12 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
-import { gapify as gapifyLib, SizeLocked } from '../src/gapify.js';
+import { SizeLocked } from '../src/errors.js';
+import { gapify as gapifyLib } from '../src/gapify.js';
+import type { GapifyReport } from '../src/result.js';
 import { makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from '../src/onnx/builder.js';
 import { encode } from '../src/onnx/codec.js';
 import { readModel } from '../src/onnx/model-io.js';
 import { DataType } from '../src/onnx/schema.js';
-import { inferAtSizes, nodeFromOrtError, parseSize, planSizes } from '../src/size/index.js';
+import { analyzeRewritten, nodeFromOrtError, parseSize, planSizes } from '../src/size/index.js';
 import { resolveInputs } from '../src/verify/inputs.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
@@ -87,9 +89,9 @@ describe('--dynamic-size', () => {
     const out = join(dir, 'shuffle.dyn.onnx');
     const r = gapify(fixture('shufflenet_v2_x0_5.onnx'), '-o', out, '--dynamic-size');
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /^gapify: --dynamic-size: Reshape '\/stage2\/stage2\.0\/Reshape' pins the input size .*\[1, 2, 24, 28, 28\].*--allow-fixed-size/);
+    assert.match(r.stderr, /^gapify: --dynamic-size: the input size is pinned: Reshape '\/stage2\/stage2\.0\/Reshape' has the fixed target \[1, 2, 24, 28, 28\].*\(and 15 more\).*--allow-fixed-size/);
     assert.equal(r.stderr.trim().split('\n').length, 1);
-    assert.match(r.stdout, /pinned by Reshape '\/stage2\/stage2\.0\/Reshape' \(shape inference\)/);
+    assert.match(r.stdout, /pin \(shape inference\): Reshape '\/stage2\/stage2\.0\/Reshape' has the fixed target/);
     assert.match(r.stdout, /at 336×336: onnxruntime failed in Reshape '\/stage2\/stage2\.0\/Reshape': The input tensor cannot be reshaped/);
     assert.match(r.stdout, /nothing written: the input size is pinned/);
     assert.ok(!existsSync(out));
@@ -123,7 +125,7 @@ describe('--dynamic-size', () => {
     writeFileSync(path, encode('onnx.ModelProto', makeModel(graph)));
     const r = gapify(path, '-o', join(dir, 'flat.dyn.onnx'), '--dynamic-size');
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /Gemm 'fc' pins the input size/);
+    assert.match(r.stderr, /the input size is pinned: Gemm 'fc' fails at other input sizes/);
     assert.match(r.stdout, /onnxruntime failed in Gemm 'fc'/);
     assert.ok(!existsSync(join(dir, 'flat.dyn.onnx')));
   });
@@ -159,7 +161,7 @@ describe('--dynamic-size', () => {
   test('--dry-run checks statically only', () => {
     const r = gapify(fixture('shufflenet_v2_x0_5.onnx'), '-o', join(dir, 'dry.onnx'), '--dynamic-size', '--dry-run', '--allow-fixed-size');
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /pinned by Reshape '\/stage2\/stage2\.0\/Reshape' \(shape inference\)/);
+    assert.match(r.stdout, /pin \(shape inference\): Reshape '\/stage2\/stage2\.0\/Reshape' has the fixed target/);
     assert.match(r.stdout, /336×336 not run: .*static shape inference only/);
   });
 
@@ -175,16 +177,19 @@ describe('--dynamic-size', () => {
     await assert.rejects(gapifyLib(fixture('shufflenet_v2_x0_5.onnx'), { output: join(dir, 'lib.onnx'), dynamicSize: true }), (e: unknown) => {
       assert.ok(e instanceof SizeLocked);
       assert.equal(e.exitCode, 1);
-      assert.equal(e.report.written, false);
-      assert.equal(e.report.size?.dynamic, false);
-      assert.equal(e.report.size?.pins[0]?.node, '/stage2/stage2.0/Reshape');
+      const report = e.report as GapifyReport;
+      assert.equal(report.written, false);
+      assert.equal(report.size?.dynamic, false);
+      assert.equal(report.size?.pins[0]?.node?.name, '/stage2/stage2.0/Reshape');
       return true;
     });
     const file = readModel(fixture('shufflenet_v2_x0_5.onnx'));
     const plan = planSizes(file.model, resolveInputs(file.model), [320, 320]);
-    const inf = inferAtSizes(file.model, file.opset, plan);
-    assert.deepEqual(inf.pins.map((p) => [p.op, p.node]), [['Reshape', '/stage2/stage2.0/Reshape']]);
-    assert.match(inf.pins[0]!.reason, /holds the trained map size 28×28/);
+    const { pins } = analyzeRewritten(file.model, file.opset, plan);
+    assert.equal(pins.length, 16);
+    assert.ok(pins.every((p) => p.kind === 'reshape' && p.node?.op_type === 'Reshape'));
+    assert.equal(pins[0]!.node!.name, '/stage2/stage2.0/Reshape');
+    assert.match(pins[0]!.detail, /\[1, 2, 24, 28, 28\] that holds the 28×28 map size/);
 
     const named = nodeFromOrtError("Non-zero status code returned while running Reshape node. Name:'/a/Reshape' Status Message: /src/reshape_helper.h:47 onnxruntime::ReshapeHelper::ReshapeHelper(x) size == 3 was false. The input tensor cannot be reshaped");
     assert.deepEqual(named, { op: 'Reshape', node: '/a/Reshape', detail: 'The input tensor cannot be reshaped' });

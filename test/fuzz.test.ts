@@ -29,7 +29,7 @@ import { decode } from '../src/onnx/codec.js';
 import { GapifyError } from '../src/errors.js';
 import { encodeModel, parseModel } from '../src/onnx/model-io.js';
 import { analyzeModel, rewriteModel } from '../src/rewrite/index.js';
-import { analysisInputs } from '../src/gapify.js';
+import { analysisInputs } from '../src/rewrite/index.js';
 import { NO_INPUT_SHAPES } from '../src/verify/input-shapes.js';
 import { concat, rng, varint } from './support/bytes.js';
 

@@ -420,12 +420,12 @@ describe('probeValues', () => {
     const m = linear();
     const g = m.graph!;
     const withShape = model([...g.node, node('Shape', ['m'], ['s'])], g.input, g.output, g.initializer);
-    const p = save(withShape);
-    const dims = await probeValues({ path: p }, withShape, ['m', 's', 'y'], { inputShapes: parseInputShapes(['x:2,4']) });
+    const file = readModel(save(withShape));
+    const dims = await probeValues(file, withShape, ['m', 's', 'y'], { inputShapes: parseInputShapes(['x:2,4']) });
     assert.deepEqual(dims.get('m'), { dims: [2, 3], dtype: 'float32' });
     assert.deepEqual(dims.get('s'), { dims: [2], dtype: 'int64' });
     assert.deepEqual(dims.get('y'), { dims: [2, 3], dtype: 'float32' });
-    await assert.rejects(probeValues({ path: p }, withShape, ['nope']), RuntimeError);
+    await assert.rejects(probeValues(file, withShape, ['nope']), RuntimeError);
   });
 
   test('a model with external data is probed from a temp file beside it, then cleaned up', async () => {
@@ -442,7 +442,7 @@ describe('probeValues', () => {
     const m = model(g.node, g.input, g.output, [extW, ...g.initializer.slice(1)]);
     const p = join(sub, 'ext.onnx');
     writeFileSync(p, encode('onnx.ModelProto', m));
-    const dims = await probeValues({ path: p }, m, ['m']);
+    const dims = await probeValues(readModel(p), m, ['m']);
     assert.deepEqual(dims.get('m')!.dims, [1, 3]);
     assert.deepEqual(readdirSync(sub).sort(), ['ext.onnx', 'w.bin']);
   });
@@ -457,9 +457,10 @@ test('squeezenet1_0 compared with itself', { skip: !existsSync(squeezenet) && 'f
   assert.ok(c.ok, comparisonFailures(c).join('; '));
   assert.deepEqual(c.inputs[0]!.shape, [1, 3, 224, 224]);
   for (const o of c.outputs) assert.equal(o.maxAbsError, 0);
-  const { model } = readModel(squeezenet);
+  const file = readModel(squeezenet);
+  const { model } = file;
   const gap = model.graph!.node.find((nd) => nd.op_type === 'GlobalAveragePool')!;
-  const probed = await probeValues({ path: squeezenet }, model, [gap.input[0]!, gap.output[0]!]);
+  const probed = await probeValues(file, model, [gap.input[0]!, gap.output[0]!]);
   assert.equal(probed.get(gap.output[0]!)!.dims.length, 4);
   assert.deepEqual(probed.get(gap.output[0]!)!.dims.slice(2), [1, 1]);
 });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { makeNode, makeTensor } from '../src/onnx/builder.js';
 import { DataType, type TensorProto } from '../src/onnx/schema.js';
 import { bfloat16ToFloat, floatToBfloat16, readFloats } from '../src/onnx/tensor.js';
-import type { LinearLayer } from '../src/rewrite/match.js';
+import type { LinearLayer } from '../src/rewrite/linear.js';
 import { batchNormAffine, linearToConv } from '../src/rewrite/weights.js';
 
 const K = 3;
@@ -27,7 +27,7 @@ describe('linearToConv', () => {
     const B = values(C * K, (i) => (i - 5) / 7); // [C, K]
     const w = makeTensor('W', DataType.BFLOAT16, [C, K], B);
     const b = makeTensor('b', DataType.BFLOAT16, [K], [0.5, -1.25, 3]);
-    const { weight, bias } = linearToConv(layer(w, false, 0.75, 2, b), [1, 1], { weight: 'Wc', bias: 'bc' }, bytesOf);
+    const { weight, bias } = linearToConv(layer(w, false, 0.75, 2, b), [1, 1], { weight: 'Wc', bias: () => 'bc' }, bytesOf);
     assert.equal(weight.data_type, DataType.BFLOAT16);
     assert.deepEqual(weight.dims, [K, C, 1, 1]);
     const stored = readFloats(w);
@@ -41,7 +41,7 @@ describe('linearToConv', () => {
   test('transB=1, alpha=1, beta=1: the weight shares the old bytes, only name and dims change', () => {
     const w = makeTensor('W', DataType.FLOAT, [K, C * 4], values(K * C * 4, (i) => i));
     const b = makeTensor('b', DataType.FLOAT, [1, K], [1, 2, 3]);
-    const { weight, bias } = linearToConv(layer(w, true, 1, 1, b, C * 4), [2, 2], { weight: 'Wc', bias: 'bc' }, bytesOf);
+    const { weight, bias } = linearToConv(layer(w, true, 1, 1, b, C * 4), [2, 2], { weight: 'Wc', bias: () => 'bc' }, bytesOf);
     assert.equal(weight.raw_data, w.raw_data, 'same view, no copy');
     assert.deepEqual(weight.dims, [K, C, 2, 2]);
     assert.equal(bias!.raw_data, b.raw_data);
@@ -51,7 +51,7 @@ describe('linearToConv', () => {
   test('a scalar bias is broadcast to every class', () => {
     const w = makeTensor('W', DataType.FLOAT, [K, C], values(K * C, () => 1));
     const b = makeTensor('b', DataType.FLOAT, [], [0.25]);
-    const { bias } = linearToConv(layer(w, true, 1, 1, b), [1, 1], { weight: 'Wc', bias: 'bc' }, bytesOf);
+    const { bias } = linearToConv(layer(w, true, 1, 1, b), [1, 1], { weight: 'Wc', bias: () => 'bc' }, bytesOf);
     assert.deepEqual([...readFloats(bias!)], [0.25, 0.25, 0.25]);
   });
 
@@ -61,7 +61,7 @@ describe('linearToConv', () => {
       scale: makeTensor('g', DataType.DOUBLE, [C], [1, 2, 3, 4]), bias: makeTensor('be', DataType.DOUBLE, [C], [0, 1, 0, 1]),
       mean: makeTensor('m', DataType.DOUBLE, [C], [0, 0, 1, 1]), variance: makeTensor('v', DataType.DOUBLE, [C], [1, 1, 1, 1]), epsilon: 0,
     }, bytesOf);
-    const { weight, bias } = linearToConv(layer(w, true, 1, 1), [1, 1], { weight: 'Wc', bias: 'bc' }, bytesOf, bn);
+    const { weight, bias } = linearToConv(layer(w, true, 1, 1), [1, 1], { weight: 'Wc', bias: () => 'bc' }, bytesOf, bn);
     const W = readFloats(w);
     const scale = [1, 2, 3, 4];
     const shift = [0, 1, -3, -3]; // beta - mean·scale

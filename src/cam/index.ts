@@ -9,24 +9,20 @@
 // At the model's own size the original model is run on the same image too, and its outputs must
 // match the in-memory rewrite's (so a wrong map can't hide behind a plausible picture).
 
-import { randomBytes } from 'node:crypto';
-import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { Tensor } from 'onnxruntime-node';
 import { ModelError, RuntimeError, UsageError, VerificationError } from '../errors.js';
-import { analyzeWithProbe } from '../gapify.js';
-import { encode } from '../onnx/codec.js';
-import { isExternal } from '../onnx/external-data.js';
-import { readModel } from '../onnx/model-io.js';
+import { readModel, withModelSource, type ModelFile } from '../onnx/model-io.js';
 import type { ModelProto } from '../onnx/schema.js';
 import { floatToHalf, halfToFloat } from '../onnx/tensor.js';
-import { rewriteModel } from '../rewrite/index.js';
-import type { AlreadyGap } from '../rewrite/match.js';
-import { describePins, formatSize, imageInputs, inferAtSizes, makeSizeDynamic, nodeFromOrtError, parseSize, planSizes, type Size } from '../size/dynamic.js';
+import { alreadyGapOf, analyzeWithProbe, refusalsOf, rewriteModel } from '../rewrite/index.js';
+import { analyzeRewritten, describePins, imageInputs, makeSizeDynamic, nodeFromOrtError, parseSize, planSizes, type Size } from '../size/index.js';
+import { nodeLabel, scoreText, sizeText } from '../text.js';
 import { compareTensors, keepOutputs, tolerancesFor, type TensorValue } from '../verify/compare.js';
 import { NO_INPUT_SHAPES } from '../verify/input-shapes.js';
 import { resolveInputs } from '../verify/inputs.js';
-import { firstLine, loadOrt, runSession, withSession, type ModelSource } from '../verify/ort.js';
+import { firstLine, loadOrt, runSession, withSession } from '../verify/ort.js';
+import { withOutputs } from '../verify/probe.js';
 import { addCamOutputs, type CamOutput } from './outputs.js';
 import { IMAGENET_MEAN, IMAGENET_STD, readRgb, toNchw, type Triple } from './image.js';
 import { DEFAULT_ALPHA, renderCamPng, type PanelSpec } from './render.js';
@@ -96,32 +92,11 @@ export interface CamResult {
 type Feeds = Record<string, Tensor>;
 
 /**
- * Runs `model` on `feeds` and returns the `fetches` (which need not be graph outputs: they are added,
- * name only, as onnxruntime infers their types). `path` locates external data (see probe.ts).
+ * Runs `model` (`file`'s model, rewritten) on `feeds` and returns the `fetches`, which need not be
+ * graph outputs: they are added, name only, as onnxruntime infers their types.
  */
-async function runModel(path: string, model: ModelProto, feeds: Feeds, fetches: readonly string[]): Promise<Map<string, TensorValue>> {
-  const graph = model.graph!;
-  const outputs = new Set(graph.output.map((o) => o.name));
-  const extra = fetches.filter((f) => !outputs.has(f)).map((name) => ({ name, metadata_props: [] }));
-  const runnable: ModelProto = extra.length ? { ...model, graph: { ...graph, output: [...graph.output, ...extra] } } : model;
-  const bytes = encode('onnx.ModelProto', runnable);
-  let temp: string | undefined;
-  let source: ModelSource = { bytes, label: path };
-  if (graph.initializer.some(isExternal)) {
-    temp = join(dirname(path), `.${basename(path)}.cam.${process.pid}.${randomBytes(4).toString('hex')}.onnx`);
-    writeFileSync(temp, bytes, { flag: 'wx' });
-    source = { path: temp };
-  }
-  try {
-    return await withSession(source, async (s) => {
-      const out = await runSession(s, path, feeds, fetches);
-      return keepOutputs(out);
-    });
-  } finally {
-    if (temp !== undefined) {
-      try { unlinkSync(temp); } catch { /* already gone */ }
-    }
-  }
+async function runModel(file: ModelFile, model: ModelProto, feeds: Feeds, fetches: readonly string[]): Promise<Map<string, TensorValue>> {
+  return withModelSource(file, withOutputs(model, fetches), (source) => withSession(source, async (s) => keepOutputs(await runSession(s, file.path, feeds, fetches))));
 }
 
 /** Float values of a float32/float16/float64 output. */
@@ -168,14 +143,12 @@ export async function classActivationMaps(modelPath: string, imagePath: string, 
   // Gapify in memory: conv-first, with the class maps as outputs.
   log(`analysing ${file.path}`);
   const { analysis, inputs } = await analyzeWithProbe(file, NO_INPUT_SHAPES, opts.probe ?? true, log);
-  const tails = analysis.findings.flatMap((f) => (f.kind === 'tail' ? [f.tail] : []));
-  const alreadyGap = analysis.findings.filter((f): f is AlreadyGap => f.kind === 'already-gap');
-  const { model: rewritten, changes } = rewriteModel(analysis, { order: 'conv-first' });
-  const cams = addCamOutputs(rewritten, file.opset, changes, tails, alreadyGap);
+  const { model: rewritten, changes } = rewriteModel(analysis, { order: 'conv-first', cam: true });
+  const cams = addCamOutputs(rewritten, file.opset, changes, alreadyGapOf(analysis));
   const cam = cams.cams[0];
   if (!cam) {
-    const why = cams.skipped.map((s) => `tail at '${s.at}': ${s.reason}`).join('; ')
-      || analysis.findings.filter((f) => f.kind === 'refused').map((f) => (f.kind === 'refused' ? f.reason : '')).join('; ')
+    const why = cams.skipped.map((s) => `tail at '${nodeLabel(s.at)}': ${s.reason}`).join('; ')
+      || refusalsOf(analysis).map((f) => f.reason).join('; ')
       || 'no classifier tail found';
     throw new ModelError(file.path, `no class activation map: ${why}`);
   }
@@ -184,9 +157,9 @@ export async function classActivationMaps(modelPath: string, imagePath: string, 
 
   if (!atTrained && (typeof declared?.[2] === 'number' || typeof declared?.[3] === 'number')) {
     const plan = planSizes(model, inputs, size);
-    const inf = inferAtSizes(model, file.opset, plan);
-    if (inf.pins.length) throw new UsageError(`--size ${formatSize(size)}: ${describePins(inf.pins)}; the model runs at ${formatSize(trained)} only`);
-    model = makeSizeDynamic(model, plan, inf).model;
+    const analysed = analyzeRewritten(model, file.opset, plan);
+    if (analysed.pins.length) throw new UsageError(`--size ${sizeText(size)}: ${describePins(analysed.pins)}; the model runs at ${sizeText(trained)} only`);
+    model = makeSizeDynamic(model, plan, analysed).model;
   }
 
   // The image, as the network sees it.
@@ -202,17 +175,17 @@ export async function classActivationMaps(modelPath: string, imagePath: string, 
   };
 
   const originals = file.model.graph!.output.map((o) => o.name ?? '').filter((n) => n !== '');
-  log(`running ${changes.length ? 'the rewritten model' : 'the model'} at ${formatSize(size)}`);
+  log(`running ${changes.length ? 'the rewritten model' : 'the model'} at ${sizeText(size)}`);
   let out: Map<string, TensorValue>;
   try {
-    out = await runModel(file.path, model, feeds, [...new Set([cam.scores, cam.name, ...originals])]);
+    out = await runModel(file, model, feeds, [...new Set([cam.scores, cam.name, ...originals])]);
   } catch (e) {
     const named = e instanceof RuntimeError ? nodeFromOrtError(e.cause instanceof Error ? e.cause.message : e.message) : undefined;
-    if (named && !atTrained) throw new UsageError(`--size ${formatSize(size)}: ${named.op} '${named.node}' pins the input size (onnxruntime: ${named.detail}); the model runs at ${formatSize(trained)}`);
+    if (named && !atTrained) throw new UsageError(`--size ${sizeText(size)}: ${named.op} '${named.node}' pins the input size (onnxruntime: ${named.detail}); the model runs at ${sizeText(trained)}`);
     throw e;
   }
 
-  let check: CamResult['check'] = { status: 'skipped', reason: `the original model is fixed at ${formatSize(trained)}` };
+  let check: CamResult['check'] = { status: 'skipped', reason: `the original model is fixed at ${sizeText(trained)}` };
   if (originalRuns) {
     log('running the original model on the same image');
     const orig = await withSession({ path: file.path }, async (s) => keepOutputs(await runSession(s, file.path, feeds)));
@@ -229,7 +202,7 @@ export async function classActivationMaps(modelPath: string, imagePath: string, 
   const maps = floats(camT);
   const [, k = 0, h = 1, w = 1] = camT.dims;
   if (camT.dims.length !== 4 || scores.length !== k) throw new RuntimeError(`class maps '${cam.name}' are [${camT.dims.join(', ')}] for ${scores.length} scores; expected [1, ${scores.length}, h, w]`);
-  if (h * w === 1) notes.push(`the class maps are 1×1 at ${formatSize(size)}: every pixel has the same heat; a larger --size shows where (the head is evaluated densely there)`);
+  if (h * w === 1) notes.push(`the class maps are 1×1 at ${sizeText(size)}: every pixel has the same heat; a larger --size shows where (the head is evaluated densely there)`);
   const probs = softmax(scores);
   const label = (i: number): { label?: string } => (opts.labels?.[i] !== undefined ? { label: opts.labels[i]! } : {});
   if (opts.labels && opts.labels.length !== k) notes.push(`${opts.labels.length} labels for ${k} classes`);
@@ -257,11 +230,9 @@ export async function classActivationMaps(modelPath: string, imagePath: string, 
   };
 }
 
-const fmt = (x: number): string => (Math.abs(x) >= 100 ? x.toFixed(1) : Math.abs(x) >= 0.01 || x === 0 ? x.toFixed(3) : x.toExponential(2));
-
 /** Legend lines of one class. */
 export function legendLines(c: ClassActivation): string[] {
-  return [`#${c.rank} class ${c.index}${c.label ? ` ${c.label}` : ''}`, `score ${fmt(c.score)}  p ${fmt(c.prob)}`];
+  return [`#${c.rank} class ${c.index}${c.label ? ` ${c.label}` : ''}`, `score ${scoreText(c.score)}  p ${scoreText(c.prob)}`];
 }
 
 /** The heatmap PNG of `result` (one panel per class, side by side), at the image's own size. */

@@ -11,11 +11,11 @@
 // its Conv sees the pooled vector. The first layer of an MLP head has maps of hidden units, not of
 // classes: not exposed either.
 
-import { GraphView, nodeLabel } from '../graph/graph.js';
+import { GraphView } from '../graph/graph.js';
 import { inferShapes, type Dim } from '../graph/shapes.js';
 import { makeNode, makeValueInfo } from '../onnx/builder.js';
 import type { ModelProto, NodeProto } from '../onnx/schema.js';
-import type { AlreadyGap, Tail, TailChange } from '../rewrite/index.js';
+import type { AlreadyGap, TailChange } from '../rewrite/index.js';
 
 /** A class-map output added by --cam. */
 export interface CamOutput {
@@ -32,7 +32,8 @@ export interface CamOutput {
 
 /** A tail --cam could not give a map, and why. */
 export interface CamSkip {
-  readonly at: string;
+  /** Where the tail starts (its pool or Flatten). */
+  readonly at: NodeProto;
   readonly reason: string;
 }
 
@@ -42,7 +43,6 @@ export interface CamOutputs {
   readonly skipped: CamSkip[];
 }
 
-const label = nodeLabel;
 const FLATTENING = new Set(['Flatten', 'Reshape', 'Squeeze']);
 
 /** Where a GAP head's scores are: the GAP output, through Flatten/Reshape/Squeeze with one reader each. */
@@ -56,25 +56,18 @@ function headScores(graph: GraphView, gap: NodeProto): string {
   return v;
 }
 
-function maps(changes: readonly TailChange[], tails: readonly Tail[], alreadyGap: readonly AlreadyGap[], graph: GraphView): { found: Omit<CamOutput, 'name' | 'shape'>[]; skipped: CamSkip[] } {
+function maps(changes: readonly TailChange[], alreadyGap: readonly AlreadyGap[], graph: GraphView): { found: Omit<CamOutput, 'name' | 'shape'>[]; skipped: CamSkip[] } {
   const found: Omit<CamOutput, 'name' | 'shape'>[] = [];
   const skipped: CamSkip[] = [];
-  changes.forEach((c, i) => {
-    const tail = tails[i];
-    if (c.kind === 'pool-only' || tail?.kind === 'pool-only') {
-      skipped.push({ at: c.at, reason: 'no linear layer after the pool: its map is features, not classes' });
-    } else if (tail && !tail.finalScores) {
-      skipped.push({ at: c.at, reason: `'${c.output}' is not the final scores (a nonlinearity and more layers follow, as in an MLP head): maps before the pool would be hidden units, not classes` });
-    } else if (!c.classMap) {
-      skipped.push({ at: c.at, reason: 'pool-first: the 1×1 Conv runs on the pooled vector, so there is no map (use --order conv-first)' });
-    } else {
-      found.push({ classMap: c.classMap, scores: c.output, source: 'rewritten' });
-    }
-  });
+  for (const c of changes) {
+    const answer = c.tail.classMap(c);
+    if ('none' in answer) skipped.push({ at: c.tail.match.at, reason: answer.none });
+    else found.push({ classMap: answer.map, scores: c.tail.match.output, source: 'rewritten' });
+  }
   for (const g of alreadyGap) {
-    const gap = graph.nodes.find((n) => label(n) === g.pool);
-    if (!gap?.input[0]) {
-      skipped.push({ at: g.pool, reason: 'the global pool of the GAP head was not found' });
+    const gap = g.pool;
+    if (!gap.input[0] || !graph.nodes.includes(gap)) {
+      skipped.push({ at: gap, reason: 'the global pool of the GAP head was not found' });
       continue;
     }
     found.push({ classMap: gap.input[0], scores: headScores(graph, gap), source: 'gap-head' });
@@ -85,12 +78,12 @@ function maps(changes: readonly TailChange[], tails: readonly Tail[], alreadyGap
 const toDecl = (d: Dim): number | string | null => (d === undefined ? null : d);
 
 /**
- * Adds an Identity `<scores>_cam` graph output for each class map of `model` (the rewritten model;
- * `changes` and `tails` in the order rewriteModel applied them). Nothing to expose: model unchanged.
+ * Adds an Identity `<scores>_cam` graph output for each class map of `model`, the model rewriteModel
+ * made with `changes`. Nothing to expose: model unchanged.
  */
-export function addCamOutputs(model: ModelProto, opset: number, changes: readonly TailChange[], tails: readonly Tail[], alreadyGap: readonly AlreadyGap[] = []): CamOutputs {
+export function addCamOutputs(model: ModelProto, opset: number, changes: readonly TailChange[], alreadyGap: readonly AlreadyGap[] = []): CamOutputs {
   const graph = new GraphView(model.graph!, opset);
-  const { found, skipped } = maps(changes, tails, alreadyGap, graph);
+  const { found, skipped } = maps(changes, alreadyGap, graph);
   if (found.length === 0) return { model, cams: [], skipped };
   // Shapes with the declared input dims, so a symbolic batch stays symbolic in the new outputs.
   const shapes = inferShapes(graph);

@@ -7,7 +7,8 @@ import { stageChunks } from '../onnx/model-io.js';
 import { checkOutputPath } from '../output-path.js';
 import { classActivationMaps, IMAGENET_MEAN, IMAGENET_STD, parseTriple, readLabels, renderCams, type CamResult } from '../cam/index.js';
 import { DEFAULT_ALPHA } from '../cam/render.js';
-import type { CliIO } from '../cli.js';
+import { errorText, scoreText, shapeText, sizeText } from '../text.js';
+import type { CliIO } from './io.js';
 
 interface CamFlags {
   output?: string;
@@ -54,19 +55,17 @@ export function defaultCamPath(image: string): string {
   return join(dirname(resolve(image)), `${basename(image, ext)}.cam.png`);
 }
 
-const fmt = (x: number): string => (Math.abs(x) >= 100 ? x.toFixed(1) : x.toFixed(3));
-
 export function formatCam(r: CamResult, output: string): string {
   const lines = [`gapify cam ${r.model} ${r.image}`];
-  lines.push(`  image ${r.imageWidth}×${r.imageHeight} → input '${r.inputName}' [1, 3, ${r.inputSize[0]}, ${r.inputSize[1]}], mean ${r.mean.join(',')}, std ${r.std.join(',')}`);
+  lines.push(`  image ${r.imageWidth}×${r.imageHeight} → input '${r.inputName}' ${shapeText([1, 3, ...r.inputSize])}, mean ${r.mean.join(',')}, std ${r.std.join(',')}`);
   const c = r.classes[0];
-  const mapSize = c ? `${c.mapHeight}×${c.mapWidth}` : '?';
+  const mapSize = c ? sizeText([c.mapHeight, c.mapWidth]) : '?';
   lines.push(`  class maps: '${r.camOutput}' ${mapSize} per class, ${r.source === 'gap-head' ? 'the GAP head\'s own' : 'from the rewrite in memory (conv-first)'}; '${r.scores}' is their mean`);
   lines.push(r.check.status === 'passed'
-    ? `  check: the original model gives the same outputs on this image (${r.check.outputs.map((o) => `${o.name} max abs ${o.maxAbsError === null ? '—' : o.maxAbsError.toExponential(1)}`).join(', ')})`
+    ? `  check: the original model gives the same outputs on this image (${r.check.outputs.map((o) => `${o.name} max abs ${errorText(o.maxAbsError)}`).join(', ')})`
     : `  check: skipped (${r.check.reason})`);
   lines.push('  top classes:');
-  for (const [i, t] of r.top.entries()) lines.push(`    ${String(i + 1).padStart(2)}. class ${String(t.index).padEnd(5)} score ${fmt(t.score).padStart(8)}  p ${t.prob.toFixed(3)}${t.label ? `  ${t.label}` : ''}`);
+  for (const [i, t] of r.top.entries()) lines.push(`    ${String(i + 1).padStart(2)}. class ${String(t.index).padEnd(5)} score ${scoreText(t.score).padStart(8)}  p ${scoreText(t.prob)}${t.label ? `  ${t.label}` : ''}`);
   for (const n of r.notes) lines.push(`  note: ${n}`);
   const shown = r.classes.map((k) => `class ${k.index}`).join(', ');
   lines.push(`  wrote ${output} (${shown}${r.classes.length > 1 ? ', one panel each, left to right' : ''})`);

@@ -9,7 +9,7 @@ import { formatComparison } from '../report.js';
 import { compareModels, comparisonFailures } from '../verify/compare.js';
 import { NO_INPUT_SHAPES, parseInputShapes } from '../verify/input-shapes.js';
 import { collect, parseNonNegative, parseSeed } from './options.js';
-import type { CliIO } from '../cli.js';
+import type { CliIO } from './io.js';
 
 interface CheckFlags {
   inputShape?: string[];

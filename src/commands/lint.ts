@@ -9,7 +9,7 @@ import { FAIL_ON, FORMATS, failsAt, formatLint, lint, type FailOn, type LintForm
 import { toolInfo } from '../lint/tool.js';
 import { NO_INPUT_SHAPES, parseInputShapes } from '../verify/input-shapes.js';
 import { collect } from './options.js';
-import type { CliIO } from '../cli.js';
+import type { CliIO } from './io.js';
 
 interface LintFlags {
   format: LintFormat;

@@ -1,11 +1,13 @@
 // `gapify <model>`: rewrite the classifier tails, verify, write.
 
 import { Command, Option } from 'commander';
-import { gapify, SizeLocked, VerificationFailed, type GapifyReport } from '../gapify.js';
-import { formatReport } from '../report.js';
+import { SizeLocked, VerificationFailed } from '../errors.js';
+import { gapify } from '../gapify.js';
+import { formatReport, reportJson } from '../report.js';
+import type { GapifyReport } from '../result.js';
 import { ORDERS, type OrderOption } from '../rewrite/index.js';
+import type { CliIO } from './io.js';
 import { collect, parseNonNegative, parseSeed } from './options.js';
-import type { CliIO } from '../cli.js';
 
 interface RewriteFlags {
   output?: string;
@@ -55,7 +57,7 @@ export function rewriteCommand(io: CliIO): Command {
     .option('--allow-fixed-size', 'with --dynamic-size: if the size is pinned, write the model with its fixed input size instead of failing')
     .addHelpText('after', EXAMPLES)
     .action(async (model: string, flags: RewriteFlags) => {
-      const print = (report: GapifyReport): void => io.out(flags.json ? JSON.stringify(report, null, 2) : formatReport(report));
+      const print = (report: GapifyReport): void => io.out(flags.json ? JSON.stringify(reportJson(report), null, 2) : formatReport(report));
       try {
         const report = await gapify(model, {
           ...(flags.output !== undefined ? { output: flags.output } : {}),
@@ -75,7 +77,8 @@ export function rewriteCommand(io: CliIO): Command {
         });
         print(report);
       } catch (e) {
-        if (e instanceof VerificationFailed || e instanceof SizeLocked) print(e.report);
+        // gapify() puts its GapifyReport in the errors it throws with a report.
+        if (e instanceof VerificationFailed || e instanceof SizeLocked) print(e.report as GapifyReport);
         throw e;
       }
     });

@@ -54,15 +54,6 @@ function namesInside(node: NodeProto, into: Set<string>): void {
   }
 }
 
-/**
- * How a node is named in messages: its name, else `Op(first output)`. Control characters are
- * escaped so a crafted name can't break a one-line message (or forge another line of a report).
- */
-export function nodeLabel(n: NodeProto): string {
-  const raw = n.name || `${n.op_type ?? '?'}(${n.output[0] ?? ''})`;
-  return raw.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
-}
-
 export function attr(node: NodeProto, name: string): AttributeProto | undefined {
   return node.attribute.find((a) => a.name === name);
 }

@@ -19,13 +19,16 @@ import { attr, attrInt, attrInts, attrString, isDefaultDomain, type GraphView } 
 export type Dim = number | string | undefined;
 /** A shape of known rank; a value whose rank is unknown is absent from the map. */
 export type Shape = Dim[];
+/** Shapes by value name, read-only: what the rules match against. */
+export type Shapes = ReadonlyMap<string, Shape>;
 
 export interface ShapeInference {
   shapes: Map<string, Shape>;
   elemTypes: Map<string, number>;
   /** Values also known as small int constants (for Shape→Gather→Concat→Reshape chains). */
   values: Map<string, number[]>;
-  unresolved: { node: string; op: string; reason: string }[];
+  /** Where inference stopped: the node (none when the graph has no order), its op, and why. */
+  unresolved: { node: NodeProto | undefined; op: string; reason: string }[];
 }
 
 /** Int tensors up to this many elements (rank 0 or 1) are tracked by value. */
@@ -723,11 +726,11 @@ export function inferShapes(graph: GraphView, inputShapes?: ReadonlyMap<string, 
   try {
     order = graph.topologicalOrder();
   } catch (e) {
-    unresolved.push({ node: '', op: '', reason: `graph order: ${errorText(e)}` });
+    unresolved.push({ node: undefined, op: '', reason: `graph order: ${errorText(e)}` });
     order = graph.nodes;
   }
 
-  order.forEach((node, index) => {
+  order.forEach((node) => {
     const op = node.op_type ?? '';
     const c = new Ctx(node, graph.opset, st);
     let outs: (Shape | undefined)[] | undefined;
@@ -735,7 +738,7 @@ export function inferShapes(graph: GraphView, inputShapes?: ReadonlyMap<string, 
       if (!isDefaultDomain(node)) c.fail(`operator of domain '${node.domain}'`);
       outs = (HANDLERS.get(op) ?? c.fail('no shape rule for this operator'))(c);
     } catch (e) {
-      if (!(e instanceof UnknownInput)) unresolved.push({ node: node.name || node.output[0] || `#${index}`, op, reason: errorText(e) });
+      if (!(e instanceof UnknownInput)) unresolved.push({ node, op, reason: errorText(e) });
     }
     node.output.forEach((name, k) => {
       if (!name) return;

@@ -4,9 +4,10 @@
 //   sarif    SARIF 2.1.0 for GitHub code scanning (sarif.ts);
 //   github   GitHub Actions workflow commands: one ::error/::warning/::notice annotation per finding.
 
-import type { LintResult } from './index.js';
+import type { LintResult } from './types.js';
 import type { Severity } from './rules.js';
 import { formatSarif, type ToolInfo } from './sarif.js';
+import { plural } from '../text.js';
 
 export const FORMATS = ['stylish', 'json', 'sarif', 'github'] as const;
 export type LintFormat = (typeof FORMATS)[number];
@@ -20,8 +21,6 @@ export interface FormatOptions {
 }
 
 // --- stylish -------------------------------------------------------------------------------------
-
-const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 function paint(on: boolean): Record<'red' | 'yellow' | 'cyan' | 'green' | 'dim' | 'bold' | 'underline', (s: string) => string> {
   const wrap = (open: number, close: number) => (s: string): string => (on ? `\u001b[${open}m${s}\u001b[${close}m` : s);

@@ -1,26 +1,20 @@
 // `gapify lint` as a library: expand paths, lint each model in turn, decide the exit status.
 
 import { expandPaths } from './files.js';
-import { lintModel, type FileReport, type LintModelOptions } from './analyze.js';
+import { lintModel, type LintModelOptions } from './analyze.js';
 import { SEVERITY_RANK, type Severity } from './rules.js';
+import type { FileReport, LintResult } from './types.js';
 
 export { RULES, RULE_IDS, SEVERITIES, SEVERITY_RANK, type RuleId, type RuleMeta, type Severity } from './rules.js';
-export { lintModel, displayPath, type FileReport, type LintFinding, type LintedInput, type LintModelOptions, type LayerSummary, type MacSummary } from './analyze.js';
-export type { RewritableTailProperties, NotRewritableProperties, AlreadyGapProperties, FixedInputSizeProperties, BrokenModelProperties } from './analyze.js';
-export { PIN_KINDS, type Pin, type PinKind } from './pins.js';
+export { lintModel, displayPath, modelPins, type LintModelOptions } from './analyze.js';
+export type * from './types.js';
+export { PIN_KINDS, type PinKind } from '../size/pin.js';
 export { expandPaths, matchGlob } from './files.js';
 export { FORMATS, formatLint, type LintFormat, type FormatOptions } from './format.js';
 
 /** --fail-on levels: a run fails when a finding is at least this severe; `never` never fails. */
 export const FAIL_ON = ['error', 'warning', 'info', 'never'] as const;
 export type FailOn = (typeof FAIL_ON)[number];
-
-export interface LintResult {
-  readonly files: readonly FileReport[];
-  readonly errorCount: number;
-  readonly warningCount: number;
-  readonly infoCount: number;
-}
 
 export interface LintOptions extends LintModelOptions {
   /** Called before each file (progress). */

@@ -11,8 +11,7 @@
 
 import { createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import type { FileReport } from './analyze.js';
-import type { LintResult } from './index.js';
+import type { FileReport, LintResult } from './types.js';
 import { RULES, RULE_IDS, type Severity } from './rules.js';
 
 export const SARIF_SCHEMA = 'https://json.schemastore.org/sarif-2.1.0.json';

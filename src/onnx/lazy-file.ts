@@ -114,6 +114,21 @@ export class LazyFile {
     if (!copyRange(this.openFd(), start, end - start, out)) throw new UnloadedBytesError('the model file shrank while gapify was using it');
   }
 
+  /** Puts file bytes [start, end) into `out` at `at`: from memory where loaded, else read from the file (not kept). */
+  copyInto(out: Uint8Array, at: number, start: number, end: number): void {
+    if (this.isLoaded(start, end)) {
+      out.set(this.buf.subarray(start, end), at);
+      return;
+    }
+    const fd = this.openFd();
+    for (let off = start; off < end;) {
+      const n = readSync(fd, out, at + off - start, end - off, off);
+      if (n === 0) throw new UnloadedBytesError('the model file shrank while gapify was using it');
+      off += n;
+      this.bytesRead += n;
+    }
+  }
+
   close(): void {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;

@@ -19,7 +19,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { decode, encodeChunks, WireError } from './codec.js';
 import type { ModelProto, TensorProto } from './schema.js';
 import { ModelError } from '../errors.js';
-import { planExternalData, resolveExternalData, writeExternalData } from './external-data.js';
+import { isExternal, planExternalData, resolveExternalData, writeExternalData } from './external-data.js';
 import { LazyFile, UnloadedBytesError } from './lazy-file.js';
 import type { TensorBytes } from './tensor.js';
 import { validateModel } from './validate.js';
@@ -421,4 +421,66 @@ export function stageModel(finalPath: string, model: ModelProto, source: ModelFi
 
 export function encodeModel(model: ModelProto): Uint8Array[] {
   return encodeChunks('onnx.ModelProto', model);
+}
+
+// --- models for onnxruntime ------------------------------------------------------------------------
+
+/**
+ * A model onnxruntime can load: a file (it reads it itself, and external data resolves next to
+ * it), or complete bytes in memory. `label` names it in messages (default: the path); `model` may
+ * carry the decoded form when the caller has it (saves decoding it again to learn the inputs).
+ */
+export type ModelSource = ({ readonly path: string; readonly label?: string } | { readonly bytes: Uint8Array; readonly label: string }) & {
+  readonly model?: ModelProto;
+};
+
+/**
+ * Runs `fn` with a source for `model` — `file`'s model or a rewrite of it — whose every weight is
+ * there: it is encoded by the writer that stages outputs, so weights a lazy read skipped are read
+ * from the file, not taken as the zeros of the unread buffer. A model with external data is
+ * written to a hidden temp file beside `file` (its data resolves relative to it), removed after.
+ */
+export async function withModelSource<T>(file: ModelFile, model: ModelProto, fn: (source: ModelSource) => Promise<T>): Promise<T> {
+  const chunks = encodeModel(model);
+  checkModelSize(file.path, chunks);
+  if (!model.graph?.initializer.some(isExternal)) {
+    let bytes: Uint8Array;
+    try {
+      bytes = gatherChunks(chunks, file.lazy);
+    } catch (e) {
+      if (e instanceof UnloadedBytesError) throw new ModelError(file.path, e.message);
+      throw e;
+    }
+    return fn({ bytes, label: file.path, model });
+  }
+  installTempCleanup();
+  const temp = join(dirname(file.path), `.${basename(file.path)}.run.${process.pid}.${randomBytes(4).toString('hex')}.onnx`);
+  liveTemps.add(temp);
+  try {
+    writeNewFile(temp, (fd) => writeChunks(fd, chunks, file.lazy));
+  } catch (e) {
+    liveTemps.delete(temp);
+    throw new ModelError(file.path, `cannot write a temporary copy beside it for onnxruntime (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  try {
+    return await fn({ path: temp, label: file.path, model });
+  } finally {
+    try { unlinkSync(temp); } catch { /* already gone */ }
+    liveTemps.delete(temp);
+  }
+}
+
+/** The chunks as one buffer; views of a lazily read file's unread bytes are read from the file. */
+function gatherChunks(chunks: readonly Uint8Array[], lazy?: LazyFile): Uint8Array {
+  let total = 0;
+  for (const c of chunks) total += c.length;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    const from = lazy?.offsetOf(c);
+    if (lazy && from !== undefined) lazy.copyInto(out, at, from, from + c.length);
+    else out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }

@@ -1,24 +1,11 @@
-// What a tail costs, before and after the rewrite, per sample at the analysed input size.
-//
-//   global tail:  before     = in·out            (Gemm on the pooled vector)
-//                 pool-first = in·out            (1×1 Conv on the pooled 1×1 map: the same products)
-//                 conv-first = in·out·H·W        (1×1 Conv at every position of the map, then the mean)
-//   spatial tail: Σ in·out before and after       (at the trained size the H×W Conv sees one window)
-//
-// Whole-model MACs count Conv, ConvTranspose, Gemm and MatMul (what dominates a CNN) from the
-// inferred shapes, so the report can say what conv-first costs relative to the model.
+// Multiply-accumulates per sample at the analysed input size. What each tail form costs before and
+// after the rewrite is the rule's own business (rules/*.ts `cost`); whole-model MACs count Conv,
+// ConvTranspose, Gemm and MatMul (what dominates a CNN) from the inferred shapes, so the report can
+// say what conv-first costs relative to the model.
 
 import type { GraphView } from '../graph/graph.js';
 import { attrInt } from '../graph/graph.js';
 import type { Dim, Shape } from '../graph/shapes.js';
-import type { LinearLayer, Tail } from './match.js';
-
-export interface TailCost {
-  /** Parameters of the rewritten layers (the rewrite keeps them). */
-  params: number;
-  /** MACs per sample of the tail as it is, and after each order; null: unknown (symbolic map size) or not applicable. */
-  macs: { before: number | null; convFirst: number | null; poolFirst: number | null };
-}
 
 /** The product of `dims`; null when one is symbolic or unknown. */
 function product(dims: readonly Dim[]): number | null {
@@ -30,26 +17,9 @@ function product(dims: readonly Dim[]): number | null {
   return n;
 }
 
-export function layerParams(l: LinearLayer): number {
-  return l.inFeatures * l.outFeatures + (l.bias ? l.outFeatures : 0);
-}
-
 /** H·W·… of an [N, C, spatial…] shape; null when a dim is symbolic or unknown. */
 export function spatialSize(shape: readonly Dim[]): number | null {
   return product(shape.slice(2));
-}
-
-export function tailCost(tail: Tail): TailCost {
-  if (tail.kind === 'global') {
-    const macs = tail.linear.inFeatures * tail.linear.outFeatures;
-    const hw = spatialSize(tail.featureShape);
-    return { params: layerParams(tail.linear), macs: { before: macs, convFirst: hw === null ? null : macs * hw, poolFirst: macs } };
-  }
-  if (tail.kind === 'spatial') {
-    const macs = tail.layers.reduce((s, l) => s + l.inFeatures * l.outFeatures, 0);
-    return { params: tail.layers.reduce((s, l) => s + layerParams(l), 0), macs: { before: macs, convFirst: macs, poolFirst: null } };
-  }
-  return { params: 0, macs: { before: null, convFirst: null, poolFirst: null } };
 }
 
 /**

@@ -1,4 +1,5 @@
-// Analyse a model for classifier tails, and rewrite the ones that can be rewritten exactly.
+// Analyse a model for classifier tails, and rewrite the ones that can be rewritten exactly. The
+// forms are rules (rules/*.ts, one file each); this module knows none of them.
 
 import { GraphStructureError, GraphView } from '../graph/graph.js';
 import { inferShapes, type Dim, type Shape, type ShapeInference } from '../graph/shapes.js';
@@ -6,12 +7,15 @@ import { ModelError } from '../errors.js';
 import { TensorError } from '../onnx/tensor.js';
 import type { ModelFile } from '../onnx/model-io.js';
 import type { ModelProto } from '../onnx/schema.js';
-import { applyGlobalTail, applyPoolOnly, applySpatialTail, type Order, type OrderOption, type TailChange } from './apply.js';
-import { findClassifierTails, type AlreadyGap, type Finding, type Refusal, type Tail } from './match.js';
+import type { InputShapeSpec } from '../verify/input-shapes.js';
+import { resolveInputs, type ResolvedInput } from '../verify/inputs.js';
+import { probeValues } from '../verify/probe.js';
+import { findClassifierTails } from './find.js';
+import { decideOrder, type AlreadyGap, type Finding, type OrderOption, type Refusal, type Tail, type TailChange } from './rule.js';
 
-export type { AlreadyGap, Finding, Refusal, Tail, TailChange, Order, OrderOption };
-export { ORDERS } from './apply.js';
+export { ORDERS, decideOrder, type AlreadyGap, type Finding, type Order, type OrderOption, type Refusal, type Tail, type TailChange, type TailCost, type TailMatch, type TailRule } from './rule.js';
 export { REFUSALS, type RefusalCode } from './reasons.js';
+export { TAIL_RULES } from './rules/index.js';
 
 export interface Analysis {
   readonly file: ModelFile;
@@ -19,6 +23,11 @@ export interface Analysis {
   readonly shapes: ShapeInference;
   readonly findings: readonly Finding[];
 }
+
+/** The findings of each kind. */
+export const tailsOf = (a: Pick<Analysis, 'findings'>): Tail[] => a.findings.flatMap((f) => (f.kind === 'tail' ? [f.tail] : []));
+export const refusalsOf = (a: Pick<Analysis, 'findings'>): Refusal[] => a.findings.filter((f): f is Refusal => f.kind === 'refused');
+export const alreadyGapOf = (a: Pick<Analysis, 'findings'>): AlreadyGap[] => a.findings.filter((f): f is AlreadyGap => f.kind === 'already-gap');
 
 /** Values whose shape a rule may need: what pools, flattens and reshapes read and write. */
 const SHAPE_SENSITIVE = new Set(['GlobalAveragePool', 'GlobalMaxPool', 'ReduceMean', 'ReduceMax', 'AveragePool', 'MaxPool', 'Flatten', 'Reshape', 'Squeeze']);
@@ -53,8 +62,41 @@ export function missingShapes(analysis: Analysis): string[] {
   return [...wanted];
 }
 
+/** The findings of a model that is no file of its own (a rewrite, say), at these input dims. */
+export function findingsOf(model: ModelProto, opset: number, inputs: readonly ResolvedInput[]): Finding[] {
+  const graph = new GraphView(model.graph!, opset);
+  const shapes = inferShapes(graph, new Map(inputs.map((i) => [i.name, [...i.shape]])));
+  return findClassifierTails(graph, shapes.shapes);
+}
+
+/** Concrete input dims for shape inference: the same ones verification feeds. */
+export function analysisInputs(file: ModelFile, spec: InputShapeSpec): { inputs: ResolvedInput[]; dims: Map<string, Dim[]> } {
+  const inputs = resolveInputs(file.model, spec, { label: file.path });
+  return { inputs, dims: new Map(inputs.map((i) => [i.name, [...i.shape]])) };
+}
+
+/**
+ * Analysis with onnxruntime's help where static shape inference is stuck (an op it doesn't know
+ * upstream of the tail): the model is run once with those values exposed as extra outputs.
+ */
+export async function analyzeWithProbe(file: ModelFile, spec: InputShapeSpec, probe: boolean, log?: (l: string) => void): Promise<{ analysis: Analysis; inputs: ResolvedInput[] }> {
+  const { inputs, dims } = analysisInputs(file, spec);
+  let analysis = analyzeModel(file, dims);
+  const missing = missingShapes(analysis);
+  const needsProbe = refusalsOf(analysis).some((f) => f.code === 'unknown-dims');
+  if (probe && needsProbe && missing.length > 0) {
+    log?.(`probing ${missing.length} shape(s) with onnxruntime`);
+    const probed = await probeValues(file, file.model, missing, { inputs });
+    const extra = new Map<string, Shape>([...probed].map(([k, v]) => [k, v.dims]));
+    analysis = analyzeModel(file, dims, extra);
+  }
+  return { analysis, inputs };
+}
+
 export interface RewriteOptions {
   order: OrderOption;
+  /** Class maps are asked for (--cam, gapify cam): the order policy weighs that. */
+  cam?: boolean;
 }
 
 export interface Rewrite {
@@ -62,24 +104,13 @@ export interface Rewrite {
   readonly changes: TailChange[];
 }
 
-export function chooseOrder(tail: Tail, option: OrderOption): Order {
-  if (option !== 'auto') return option;
-  // Class maps exist only where the layer yields the final scores; elsewhere (first layer of an
-  // MLP head) conv-first would only cost H·W times the multiply-accumulates.
-  return tail.kind === 'global' && !tail.finalScores ? 'pool-first' : 'conv-first';
-}
-
 /** Applies every rewritable tail of `analysis`; the model is untouched when there are none. */
 export function rewriteModel(analysis: Analysis, options: RewriteOptions): Rewrite {
   const { graph, file } = analysis;
   const changes: TailChange[] = [];
-  for (const f of analysis.findings) {
-    if (f.kind !== 'tail') continue;
-    const tail = f.tail;
+  for (const tail of tailsOf(analysis)) {
     try {
-      if (tail.kind === 'global') changes.push(applyGlobalTail(graph, tail, chooseOrder(tail, options.order), file.tensorBytes));
-      else if (tail.kind === 'spatial') changes.push(applySpatialTail(graph, tail, file.tensorBytes));
-      else changes.push(applyPoolOnly(graph, tail));
+      changes.push(tail.apply(graph, decideOrder(options.order, tail, !!options.cam), file.tensorBytes));
     } catch (e) {
       // A weight whose data contradicts its dims is a broken model, not a bug of the rule.
       if (e instanceof TensorError) throw new ModelError(file.path, e.message);

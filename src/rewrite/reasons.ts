@@ -1,6 +1,8 @@
 // Why a classifier tail can't be rewritten exactly. The codes are stable: the report, `gapify lint`
 // (as SARIF rule ids) and users' CI configuration refer to them.
 
+import type { NodeProto } from '../onnx/schema.js';
+
 export const REFUSALS = {
   'max-pool': 'the pool takes a maximum, which does not commute with a linear layer',
   'not-linear-between': 'an op between the pool and the linear layer is not linear per channel',
@@ -24,9 +26,9 @@ export interface NoMatch {
   readonly code: RefusalCode;
   readonly reason: string;
   /** The node the reason is about. */
-  readonly node?: string;
+  readonly node?: NodeProto;
 }
 
-export function noMatch(code: RefusalCode, reason?: string, node?: string): NoMatch {
+export function noMatch(code: RefusalCode, reason?: string, node?: NodeProto): NoMatch {
   return { code, reason: reason ?? REFUSALS[code], ...(node ? { node } : {}) };
 }

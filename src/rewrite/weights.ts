@@ -6,7 +6,7 @@
 
 import type { TensorProto } from '../onnx/schema.js';
 import { elementCount, elementSize, emptyTensor, makeTensor, rawBytes, readFloats, type TensorBytes } from '../onnx/tensor.js';
-import type { LinearLayer } from './match.js';
+import type { LinearLayer } from './linear.js';
 
 /** y = x·scale + shift per input channel (a folded BatchNormalization). */
 export interface ChannelAffine {
@@ -41,7 +41,7 @@ function transposeBytes(src: Uint8Array, rows: number, cols: number, size: numbe
  * Conv weight [K, C, ...kernel] and bias [K] equal to the layer, with `affine` (a BatchNorm on its
  * input features) folded in:  W'[k][c] = alpha·W[k][c]·scale[c],  b'[k] = beta·b[k] + alpha·Σc W[k][c]·shift[c].
  */
-export function linearToConv(layer: LinearLayer, spatial: number[], names: { weight: string; bias: string }, bytes: TensorBytes, affine?: ChannelAffine): ConvParams {
+export function linearToConv(layer: LinearLayer, spatial: number[], names: { weight: string; bias: () => string }, bytes: TensorBytes, affine?: ChannelAffine): ConvParams {
   const K = layer.outFeatures;
   const Cin = layer.inFeatures;
   const channels = Cin / spatial.reduce((a, b) => a * b, 1);
@@ -81,7 +81,7 @@ export function linearToConv(layer: LinearLayer, spatial: number[], names: { wei
     const b = layer.bias;
     const n = elementCount(b.dims);
     if (layer.beta === 1 && n === K && !affine) {
-      return { weight, bias: sameData(b, names.bias, [K]) };
+      return { weight, bias: sameData(b, names.bias(), [K]) };
     }
     const values = readFloats(b, bytes);
     for (let k = 0; k < K; k++) biasValues[k] = layer.beta * values[n === 1 ? 0 : k]!;
@@ -96,7 +96,7 @@ export function linearToConv(layer: LinearLayer, spatial: number[], names: { wei
     hasBias = true;
   }
   if (!hasBias) return { weight };
-  return { weight, bias: makeTensor(names.bias, layer.bias?.data_type ?? dtype, [K], biasValues) };
+  return { weight, bias: makeTensor(names.bias(), layer.bias?.data_type ?? dtype, [K], biasValues) };
 }
 
 function transposeValues(values: Float64Array, rows: number, cols: number): Float64Array {

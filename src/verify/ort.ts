@@ -11,7 +11,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { ModelError, RuntimeError } from '../errors.js';
-import type { ModelProto } from '../onnx/schema.js';
+import type { ModelSource } from '../onnx/model-io.js';
 
 export type Ort = typeof import('onnxruntime-node');
 
@@ -23,17 +23,10 @@ export function loadOrt(): Promise<Ort> {
   return ortModule;
 }
 
-/**
- * A model to run: a file (preferred: onnxruntime reads it itself, no extra copy, and external data
- * resolves next to it) or bytes in memory with a label for messages. `model` may carry the decoded
- * ModelProto when the caller already has it (saves decoding it again).
- */
-export type ModelSource = ({ readonly path: string } | { readonly bytes: Uint8Array; readonly label: string }) & {
-  readonly model?: ModelProto;
-};
+export type { ModelSource };
 
 export function sourceLabel(source: ModelSource): string {
-  return 'path' in source ? source.path : source.label;
+  return source.label ?? ('path' in source ? source.path : '');
 }
 
 export const SESSION_OPTIONS: InferenceSession.SessionOptions = {

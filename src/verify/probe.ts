@@ -1,20 +1,14 @@
 // Learning the concrete shapes of intermediate values by running the model once, for when static
 // shape inference can't tell (e.g. the spatial size reaching a classifier tail behind a Reshape).
 //
-// The named values are exposed as extra graph outputs. Their ValueInfoProto carries only a name:
-// onnxruntime (checked with 1.30) infers an untyped graph output's type from its producer, while a
-// guessed elem_type that is wrong (say float for a Shape's int64 output) makes it refuse the model.
+// The named values are exposed as extra graph outputs (withOutputs).
 
-import { randomBytes } from 'node:crypto';
-import { unlinkSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
 import { RuntimeError } from '../errors.js';
-import { encode } from '../onnx/codec.js';
-import { isExternal } from '../onnx/external-data.js';
+import { withModelSource, type ModelFile } from '../onnx/model-io.js';
 import type { ModelProto, ValueInfoProto } from '../onnx/schema.js';
 import { NO_INPUT_SHAPES, type InputShapeSpec } from './input-shapes.js';
 import { DEFAULT_SEED, makeSeededInputs, resolveInputs, type ResolvedInput } from './inputs.js';
-import { runSession, sourceLabel, withSession, type ModelSource } from './ort.js';
+import { runSession, withSession } from './ort.js';
 
 export interface ProbeOptions {
   inputShapes?: InputShapeSpec;
@@ -30,17 +24,17 @@ export interface ProbedValue {
 }
 
 /**
- * Runs `model` (the decoded form of `source`) once on seeded inputs with `valueNames` exposed as
- * outputs, and returns each one's concrete dims and dtype. `source` names the model in messages and,
- * for a file whose weights are external data, says where that data is.
+ * Runs `model` — `file`'s model, or a rewrite of it — once on seeded inputs with `valueNames`
+ * exposed as outputs, and returns each one's concrete dims and dtype. The I/O layer makes the
+ * runnable copy (withModelSource), so weights a lazy read skipped are there.
  */
 export async function probeValues(
-  source: ModelSource,
+  file: ModelFile,
   model: ModelProto,
   valueNames: readonly string[],
   opts: ProbeOptions = {},
 ): Promise<Map<string, ProbedValue>> {
-  const label = sourceLabel(source);
+  const label = file.path;
   const graph = model.graph;
   if (!graph) throw new RuntimeError(`${label}: model has no graph`);
   const names = [...new Set(valueNames)];
@@ -55,44 +49,27 @@ export async function probeValues(
     if (!known.has(name)) throw new RuntimeError(`${label}: no value named '${name}' to probe`);
   }
 
-  const outputs = new Set(graph.output.map((o) => o.name ?? ''));
-  const extra: ValueInfoProto[] = names.filter((n) => !outputs.has(n)).map((name) => ({ name, metadata_props: [] }));
-  const probeModel: ModelProto = extra.length === 0 ? model : { ...model, graph: { ...graph, output: [...graph.output, ...extra] } };
   const inputs = opts.inputs ?? resolveInputs(model, opts.inputShapes ?? NO_INPUT_SHAPES, { label });
   const feeds = await makeSeededInputs(inputs, opts.seed ?? DEFAULT_SEED);
+  return withModelSource(file, withOutputs(model, names), (source) => withSession(source, async (s) => {
+    const out = await runSession(s, label, feeds, names);
+    for (const name of names) {
+      const v = out[name];
+      if (!v) throw new RuntimeError(`onnxruntime did not return '${name}' when probing ${label}`);
+      result.set(name, { dims: [...v.dims], dtype: v.type });
+    }
+    return result;
+  }));
+}
 
-  const bytes = encode('onnx.ModelProto', probeModel);
-  // External data is found relative to the model file: a model that has some must be loaded from a
-  // file in the same folder (a hidden temp file, deleted as soon as onnxruntime has read it... or on
-  // the way out).
-  let temp: string | undefined;
-  let probeSource: ModelSource = { bytes, label };
-  if ('path' in source && graph.initializer.some(isExternal)) {
-    temp = join(dirname(source.path), `.${basename(source.path)}.probe.${process.pid}.${randomBytes(4).toString('hex')}.onnx`);
-    try {
-      writeFileSync(temp, bytes, { flag: 'wx' });
-    } catch (e) {
-      throw new RuntimeError(`${label}: cannot write a temporary probe model next to it (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-    }
-    probeSource = { path: temp };
-  }
-  try {
-    return await withSession(probeSource, async (s) => {
-      const out = await runSession(s, label, feeds, names);
-      for (const name of names) {
-        const v = out[name];
-        if (!v) throw new RuntimeError(`onnxruntime did not return '${name}' when probing ${label}`);
-        result.set(name, { dims: [...v.dims], dtype: v.type });
-      }
-      return result;
-    });
-  } catch (e) {
-    // Errors name the temp file; name the user's model instead.
-    if (temp !== undefined && e instanceof RuntimeError) throw new RuntimeError(e.message.split(temp).join(label), { cause: e });
-    throw e;
-  } finally {
-    if (temp !== undefined) {
-      try { unlinkSync(temp); } catch { /* already gone */ }
-    }
-  }
+/**
+ * `model` with `names` exposed as graph outputs too. Their ValueInfoProto carries only a name:
+ * onnxruntime (checked with 1.30) infers an untyped graph output's type from its producer, while a
+ * guessed elem_type that is wrong (say float for a Shape's int64 output) makes it refuse the model.
+ */
+export function withOutputs(model: ModelProto, names: readonly string[]): ModelProto {
+  const graph = model.graph!;
+  const outputs = new Set(graph.output.map((o) => o.name ?? ''));
+  const extra: ValueInfoProto[] = names.filter((n) => !outputs.has(n)).map((name) => ({ name, metadata_props: [] }));
+  return extra.length === 0 ? model : { ...model, graph: { ...graph, output: [...graph.output, ...extra] } };
 }

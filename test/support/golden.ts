@@ -10,8 +10,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatReport, gapify, VerificationFailed, type GapifyOptions, type GapifyReport } from '../../src/index.js';
-import { GapifyError } from '../../src/errors.js';
+import { formatReport, gapify, type GapifyOptions, type GapifyReport } from '../../src/index.js';
+import { GapifyError, SizeLocked, VerificationFailed } from '../../src/errors.js';
 import { formatLint, lint } from '../../src/lint/index.js';
 
 export const FIXTURES = fileURLToPath(new URL('../../../fixtures/', import.meta.url));
@@ -40,7 +40,7 @@ async function outcome(input: string, output: string, dir: string, options: Gapi
     return [sha256(readFileSync(output)) + (existsSync(data) ? ` + data ${sha256(readFileSync(data))}` : ''), reportDigest(report, dir)];
   } catch (e) {
     if (!(e instanceof GapifyError)) throw e;
-    const report = (e as Partial<VerificationFailed>).report;
+    const report = e instanceof VerificationFailed || e instanceof SizeLocked ? (e.report as GapifyReport) : undefined;
     return [`exit ${e.exitCode}: ${e.constructor.name}`, report ? reportDigest(report, dir) : e.message];
   }
 }

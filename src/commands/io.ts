@@ -1,0 +1,8 @@
+// Where the commands write: results to stdout, progress to stderr (cli.ts makes the real one).
+
+export interface CliIO {
+  /** Results: stdout. */
+  out(text: string): void;
+  /** Progress: stderr, only for a person watching a terminal. */
+  progress(line: string): void;
+}

@@ -1,0 +1,44 @@
+// What the apply steps of several rules share: naming new nodes, adding a layer's weights as Conv
+// parameters, building the Conv, and listing what an edit removed.
+
+import type { GraphView } from '../graph/graph.js';
+import { makeNode } from '../onnx/builder.js';
+import type { NodeProto } from '../onnx/schema.js';
+import type { TensorBytes } from '../onnx/tensor.js';
+import type { LinearLayer } from './linear.js';
+import { linearToConv, type ChannelAffine } from './weights.js';
+
+/** The stem new nodes are named after: `<base>/gapify/Conv`. */
+export function baseName(n: NodeProto): string {
+  return n.name || n.output[0] || n.op_type || 'gapify';
+}
+
+export interface ConvParamNames {
+  readonly weight: string;
+  readonly bias?: string;
+  /** A BatchNormalization was folded in. */
+  readonly folded: boolean;
+}
+
+/** Adds `layer`'s weight (and bias, if it has one) as Conv parameters with a `kernel`, `affine` folded in. */
+export function addConvParams(graph: GraphView, layer: LinearLayer, kernel: number[], bytes: TensorBytes, affine?: ChannelAffine): ConvParamNames {
+  const params = linearToConv(layer, kernel, {
+    weight: graph.uniqueName(`${layer.weightName}_conv`),
+    // Reserved only when the Conv gets a bias.
+    bias: () => graph.uniqueName(`${layer.biasName ?? `${layer.weightName}_bias`}_conv`),
+  }, bytes, affine);
+  graph.addInitializer(params.weight);
+  if (params.bias) graph.addInitializer(params.bias);
+  return { weight: params.weight.name!, ...(params.bias ? { bias: params.bias.name! } : {}), folded: !!affine };
+}
+
+export function convNode(graph: GraphView, base: string, input: string, params: { weight: string; bias?: string }, kernel: number[], output: string): NodeProto {
+  const inputs = params.bias ? [input, params.weight, params.bias] : [input, params.weight];
+  return makeNode('Conv', inputs, [output], { kernel_shape: kernel }, graph.uniqueName(`${base}/gapify/Conv`));
+}
+
+/** The nodes of `before` that are no longer in the graph. */
+export function removedSince(graph: GraphView, before: ReadonlySet<NodeProto>): NodeProto[] {
+  const kept = new Set(graph.nodes);
+  return [...before].filter((n) => !kept.has(n));
+}

@@ -1,0 +1,237 @@
+// Global pools — a mean (or maximum) over the whole spatial map, the `GAP(X)` of the equations — and
+// the walk from a pool's output through absorbable ops to the linear layers it feeds. Read-only.
+
+import { attrInt, attrInts, attrString, isDefaultDomain, type GraphView } from '../graph/graph.js';
+import type { Shape, Shapes } from '../graph/shapes.js';
+import type { NodeProto } from '../onnx/schema.js';
+import type { SizePin } from '../size/pin.js';
+import { dimsText, nodeLabel } from '../text.js';
+import { classifyBetween, CROSS_CHANNEL_NORMS, type BetweenOp } from './between.js';
+import { matchLinear, type LinearLayer } from './linear.js';
+import { elementwiseRegion, isElementwiseOn, isFinalScores, isLinearLayerOp } from './ops.js';
+import { axesOf, constInts, knownDims, normAxes, sameAxes, spatialAxes } from './read.js';
+import { noMatch, type NoMatch } from './reasons.js';
+
+/** A pool that averages the whole spatial map: the `GAP(X)` of the equations. */
+export interface GlobalPool {
+  readonly node: NodeProto;
+  /** Pad of zeros in front of an AveragePool, part of the pattern. */
+  readonly pad?: NodeProto;
+  /** The feature map X. */
+  readonly input: string;
+  readonly output: string;
+  /** An AveragePool whose kernel happens to equal the map: global only at the trained size. */
+  readonly disguised: boolean;
+  /**
+   * A channels-last mean (tf2onnx's Keras GlobalAveragePooling2D: Transpose NCHW→NHWC, then
+   * ReduceMean over axes 1, 2): `input` is the NCHW map before that Transpose.
+   */
+  readonly channelsLast?: NodeProto;
+}
+
+/** Does the pool keep its reduced dims ([N, C, 1, 1])? Then its output is a pooled map a 1×1 Conv can read. */
+export function keepsDims(pool: GlobalPool): boolean {
+  const op = pool.node.op_type;
+  return !pool.disguised && !pool.channelsLast && (op === 'GlobalAveragePool' || (op === 'ReduceMean' && attrInt(pool.node, 'keepdims', 1) !== 0));
+}
+
+/** A global pool (`max`: a maximum, which no linear layer commutes with), a refusal, or not a pool. */
+export type PoolAnswer = { pool: GlobalPool; max: boolean } | NoMatch | undefined;
+
+/** The report's note on an AveragePool that was global only at the trained size. */
+export const DISGUISED_NOTE = (pool: NodeProto): string =>
+  `${pool.op_type} '${nodeLabel(pool)}' covered exactly the trained map; at other input sizes it averaged only a corner — now it is a global average`;
+
+/** The fixed-pool pin of an AveragePool whose kernel equals the map (pool-only shares it). */
+export function disguisedPoolPins(pool: GlobalPool, featureShape: Shape): SizePin[] {
+  if (!pool.disguised) return [];
+  return [{
+    kind: 'fixed-pool', node: pool.node, found: 'static', fixedByRewrite: true,
+    detail: `${pool.node.op_type} '${nodeLabel(pool.node)}' has a kernel equal to its ${dimsText(featureShape.slice(2))} map: a global average only at this size (gapify's rewrite makes it a GlobalAveragePool)`,
+  }];
+}
+
+/** Is `node` a pool over the whole spatial map? undefined: not a pool at all. */
+export function matchGlobalPool(graph: GraphView, node: NodeProto, shapes: Shapes): PoolAnswer {
+  if (!isDefaultDomain(node)) return undefined;
+  const op = node.op_type;
+  const input = node.input[0];
+  const output = node.output[0];
+  if (!input || !output) return undefined;
+  const base = { node, input, output, disguised: false };
+  if (op === 'GlobalAveragePool') return { pool: base, max: false };
+  if (op === 'GlobalMaxPool') return { pool: base, max: true };
+  if (op === 'ReduceMean' || op === 'ReduceMax') {
+    const rank = shapes.get(input)?.length;
+    const axes = axesOf(graph, node, 18); // ReduceMean and ReduceMax take axes as an input from opset 18
+    if (axes === 'dynamic' || axes === undefined || rank === undefined || rank < 3) return undefined;
+    const norm = normAxes(axes, rank);
+    if (sameAxes(norm, spatialAxes(rank))) return { pool: base, max: op === 'ReduceMax' };
+    // Mean(Transpose(X, NCHW→NHWC), axes 1..r-2) = Mean(X, axes 2..r-1), reshaped: a global pool of X.
+    const t = graph.producer(input);
+    const perm = t?.op_type === 'Transpose' ? attrInts(t, 'perm') : undefined;
+    const toChannelsLast = [0, ...spatialAxes(rank), 1];
+    const keepdims = attrInt(node, 'keepdims', 1);
+    if (t && perm && t.input[0] && keepdims === 0 && sameAxes(perm, toChannelsLast) && sameAxes(norm, spatialAxes(rank).map((a) => a - 1))) {
+      return { pool: { ...base, input: t.input[0], channelsLast: t }, max: op === 'ReduceMax' };
+    }
+    return undefined;
+  }
+  if (op === 'AveragePool' || op === 'MaxPool') {
+    // A kernel exactly the size of the map is a global pool in disguise (NIN's 8×8 average).
+    let x = input;
+    let pad: NodeProto | undefined;
+    const producer = graph.producer(input);
+    if (producer?.op_type === 'Pad' && graph.consumers(input).length === 1 && !graph.isGraphOutput(input)) {
+      const pads = graph.opset >= 11 ? constInts(graph, producer.input[1]) : attrInts(producer, 'pads') ?? attrInts(producer, 'paddings');
+      const mode = attrString(producer, 'mode') ?? 'constant';
+      const fill = producer.input[2] ? constInts(graph, producer.input[2]) : [0];
+      if (pads && pads.every((p) => p === 0) && mode === 'constant' && fill?.every((v) => v === 0) && producer.input[0]) {
+        pad = producer;
+        x = producer.input[0];
+      }
+    }
+    const shape = knownDims(shapes.get(x)?.slice(2));
+    const kernel = attrInts(node, 'kernel_shape');
+    if (!shape || !kernel || kernel.length !== shape.length) return undefined;
+    if (!kernel.every((k, i) => k === shape[i])) return undefined;
+    if (shape.every((d) => d === 1)) return undefined; // a 1×1 pool over a 1×1 map: nothing to do
+    const pads = attrInts(node, 'pads') ?? [];
+    const autoPad = attrString(node, 'auto_pad') ?? 'NOTSET';
+    const global: GlobalPool = { node, input: x, output, disguised: true, ...(pad ? { pad } : {}) };
+    if (pads.some((p) => p !== 0) || (autoPad !== 'NOTSET' && autoPad !== 'VALID')) {
+      return noMatch('pool-changes-mean', `${op} '${nodeLabel(node)}' pads the map, so its kernel averages padding too`, node);
+    }
+    return { pool: global, max: op === 'MaxPool' };
+  }
+  return undefined;
+}
+
+const PASS_OPS = new Set(['Flatten', 'Squeeze', 'Reshape', 'Identity', 'Dropout', 'BatchNormalization']);
+
+/** The first cross-channel normalization on the way from `from` to `linear`, if any. */
+function normalizationAhead(graph: GraphView, from: NodeProto, linear: NodeProto): NodeProto | undefined {
+  const seen = new Set<NodeProto>();
+  const queue = [from];
+  while (queue.length && seen.size < 64) {
+    const n = queue.shift()!;
+    if (n === linear || seen.has(n)) continue;
+    seen.add(n);
+    if (CROSS_CHANNEL_NORMS.has(n.op_type ?? '')) return n;
+    for (const o of n.output) if (o) queue.push(...graph.consumers(o));
+  }
+  return undefined;
+}
+
+/**
+ * Is there a linear layer fed by ops computed from `value` alone (activations, a decomposed
+ * LayerNorm, …)? Then whatever blocked the rewrite sits inside a classifier tail. Paths that mix
+ * the pooled vector back into the feature map (squeeze-and-excitation blocks) or go through a Conv
+ * are not classifier tails.
+ */
+export function linearAhead(graph: GraphView, from: string[], skip?: string, budget = 16): NodeProto | undefined {
+  const derived = new Set(from);
+  const queue = [...from];
+  let steps = 0;
+  while (queue.length && steps++ < budget) {
+    const v = queue.shift()!;
+    for (const c of graph.consumers(v)) {
+      // `skip`: a layer reading the walked value directly is a tail of its own, not behind `from`.
+      if (isLinearLayerOp(graph, c) && derived.has(c.input[0] ?? '') && c.input[0] !== skip) return c;
+      if (!isDefaultDomain(c) || c.op_type === 'Conv' || c.op_type === 'ConvTranspose' || SHAPE_READERS.has(c.op_type ?? '')) continue;
+      if (!c.input.every((i) => !i || derived.has(i) || graph.constant(i))) continue;
+      for (const o of c.output) {
+        if (o && !derived.has(o)) {
+          derived.add(o);
+          queue.push(o);
+        }
+      }
+    }
+  }
+  return undefined;
+}
+
+export interface Walk { between: BetweenOp[]; value: string }
+
+/**
+ * From a global pool's output, every path through absorbable ops to a linear layer. Paths that
+ * hit something else before a linear layer become refusals; paths that never reach one are not
+ * classifier tails (they may be an already-GAP head).
+ */
+export function walkFromPool(graph: GraphView, pool: GlobalPool, shapes: Shapes): { tails: { walk: Walk; linear: LinearLayer }[]; refusals: NoMatch[]; visited: NodeProto[]; reachesOutputWithoutLinear: boolean } {
+  const tails: { walk: Walk; linear: LinearLayer }[] = [];
+  // One refusal per linear layer the tail would have reached: the most telling reason wins.
+  const blocked = new Map<NodeProto, NoMatch>();
+  const refusals: NoMatch[] = [];
+  const visited: NodeProto[] = [];
+  let reachesOutputWithoutLinear = false;
+  const block = (ahead: NodeProto, reason: NoMatch): void => {
+    const prev = blocked.get(ahead);
+    if (!prev || REFUSAL_PRIORITY.indexOf(reason.code) < REFUSAL_PRIORITY.indexOf(prev.code)) blocked.set(ahead, reason);
+  };
+  let steps = 0;
+  const visit = (walk: Walk): void => {
+    // Past a few ops this is no classifier tail: stop, rather than recurse off the JS stack (a long
+    // chain of Identity) or follow exponentially many paths (stacked Identity/Dropout diamonds).
+    if (walk.between.length > MAX_WALK_DEPTH || ++steps > MAX_WALK_STEPS) return;
+    if (graph.isGraphOutput(walk.value)) reachesOutputWithoutLinear = true;
+    for (const c of graph.consumers(walk.value)) {
+      // Shape/Size read only the dims (PyTorch's x.view(x.size(0), -1)): no values flow there.
+      if (SHAPE_READERS.has(c.op_type ?? '')) continue;
+      visited.push(c);
+      const linear = matchLinear(graph, c, walk.value, shapes);
+      if (linear && !('code' in linear)) { tails.push({ walk, linear }); continue; }
+      if (linear) { refusals.push(linear); continue; }
+      const between = classifyBetween(graph, c, shapes);
+      if ('code' in between) {
+        const ahead = linearAhead(graph, [walk.value, ...c.output.filter(Boolean)], walk.value);
+        // ConvNeXt's head is Transpose → LayerNorm → Transpose: the normalization is the reason.
+        const norm = ahead && normalizationAhead(graph, c, ahead);
+        // Transpose → Gemm(transA=1) is how some converters spell a plain Gemm: name the Gemm.
+        if (ahead?.op_type === 'Gemm' && attrInt(ahead, 'transA', 0) === 1) block(ahead, noMatch('trans-a', `Gemm '${nodeLabel(ahead)}' has transA=1 (its input is transposed by '${nodeLabel(c)}')`, ahead));
+        else if (norm) block(ahead, noMatch('normalization-between', `${norm.op_type} '${nodeLabel(norm)}' normalizes across channels between the pool and the linear layer`, norm));
+        else if (ahead) block(ahead, between);
+        else if (isFinalOrOutput(graph, c)) reachesOutputWithoutLinear = true;
+        continue;
+      }
+      if (!PASS_OPS.has(c.op_type ?? '') || !c.output[0]) continue;
+      visit({ between: [...walk.between, between], value: c.output[0] });
+    }
+  };
+  visit({ between: [], value: pool.output });
+  return { tails, refusals: [...refusals, ...blocked.values()], visited, reachesOutputWithoutLinear };
+}
+
+const SHAPE_READERS = new Set(['Shape', 'Size']);
+
+/** Ops walked between a pool and its linear layer, at most (real tails have a handful). */
+const MAX_WALK_DEPTH = 64;
+/** Nodes a walk from one pool may visit, over all its paths. */
+const MAX_WALK_STEPS = 4096;
+
+/** When several ops block one tail (a decomposed LayerNorm is ReduceMean and Sub), the reason to give. */
+const REFUSAL_PRIORITY: readonly string[] = ['trans-a', 'normalization-between', 'training-output-used', 'not-linear-between'];
+
+export function isFinalOrOutput(graph: GraphView, node: NodeProto): boolean {
+  return node.output.some((o) => o && isFinalScores(graph, o));
+}
+
+/** Linear layers reached from `value` through elementwise ops (an MLP head's later layers). */
+export function laterLinearLayers(graph: GraphView, value: string): NodeProto[] {
+  const region = elementwiseRegion(graph, value);
+  return region.exits.filter((e) => isLinearLayerOp(graph, e.node)).map((e) => e.node);
+}
+
+/** Conv → (elementwise) → pool: the pooled map already has one channel per class. */
+export function convBeforePool(graph: GraphView, value: string): NodeProto | undefined {
+  for (let hops = 0; hops < 8; hops++) {
+    const p = graph.producer(value);
+    if (!p || !isDefaultDomain(p)) return undefined;
+    if (p.op_type === 'Conv') return p;
+    if (!isElementwiseOn(graph, p, () => true) || !p.input[0]) return undefined;
+    value = p.input[0];
+  }
+  return undefined;
+}
+
+/** Every classifier tail in the graph, rewritable or not, and already-GAP heads. */

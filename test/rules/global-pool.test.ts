@@ -1,0 +1,396 @@
+// The global-pool rule (src/rewrite/rules/global-pool.ts) end to end: each form of pool → (flatten)
+// → linear layer is rewritten, verified through onnxruntime (graph optimizations off) and checked
+// for op counts and names; each near-miss is refused with its code.
+
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { gapify } from '../../src/gapify.js';
+import { makeConstantNode, makeTensor } from '../../src/onnx/builder.js';
+import { readModel } from '../../src/onnx/model-io.js';
+import { DataType } from '../../src/onnx/schema.js';
+import { readFloats } from '../../src/onnx/tensor.js';
+import { classifier, opCounts, producerOf, saveModel, tempDir } from '../support/models.js';
+import { assertConvFirstTail, assertVerifiedWithin, C, FIXTURES, gapFlatten, gemm, K, rewriter } from '../support/rewrite.js';
+
+const tmp = tempDir();
+after(() => tmp.cleanup());
+const { run, rewriteBuilt } = rewriter(tmp.dir);
+
+describe('generated fixtures: every core form is rewritten exactly', () => {
+  for (const name of ['resnet_tail', 'reshape_const_tail', 'reshape_shape_tail', 'squeeze_tail', 'reducemean_tail', 'matmul_add_tail', 'gemm_alpha_beta_tail', 'softmax_tail', 'fp16_tail']) {
+    test(name, async () => {
+      const input = join(FIXTURES, `${name}.onnx`);
+      const { report, out } = await run(input);
+      assert.equal(report.written, true);
+      assert.equal(report.rewritten.length, 1);
+      assert.deepEqual(report.refused, []);
+      assert.equal(report.rewritten[0]!.order, 'conv-first');
+      const counts = opCounts(out);
+      assert.equal(counts.Gemm ?? 0, 0);
+      assert.equal(counts.MatMul ?? 0, 0);
+      assert.equal(counts.Add ?? 0, 0);
+      // Shape plumbing of the old tail is gone, backbone untouched.
+      assert.equal(counts.Shape ?? 0, 0);
+      assert.equal(counts.Conv, 3);
+      assertConvFirstTail(out, 'logits');
+      assertVerifiedWithin(report, name === 'fp16_tail' ? 1e-2 : 1e-5);
+      // Output names, dtypes and declared shapes are the original's.
+      const before = readModel(input).model.graph!;
+      const after = readModel(out).model.graph!;
+      assert.deepEqual(after.output, before.output);
+      assert.deepEqual(after.input, before.input);
+    });
+  }
+
+  test('fan-out: the pooled features stay a graph output', async () => {
+    const { report, out } = await run(join(FIXTURES, 'fanout_tail.onnx'));
+    assert.equal(report.written, true);
+    const counts = opCounts(out);
+    assert.equal(counts.Gemm ?? 0, 0);
+    assert.equal(counts.GlobalAveragePool, 2, 'the original pool feeds `features`; the new one pools class maps');
+    assert.equal(producerOf(out, 'features')?.op_type, 'Flatten');
+    assertVerifiedWithin(report, 1e-5);
+  });
+
+  test('global max pool is refused: max-pool', async () => {
+    const { report, out } = await run(join(FIXTURES, 'maxpool_tail.onnx'));
+    assert.equal(report.written, false);
+    assert.deepEqual(report.refused.map((r) => r.code), ['max-pool']);
+    assert.equal(existsSync(out), false);
+  });
+
+  test('Gemm with transA=1 is refused: trans-a', async () => {
+    const { report } = await run(join(FIXTURES, 'transA_tail.onnx'));
+    assert.deepEqual(report.refused.map((r) => r.code), ['trans-a']);
+  });
+
+  test('order: pool-first and conv-first are both exact; MACs reflect the choice', async () => {
+    const input = join(FIXTURES, 'resnet_tail.onnx');
+    const pool = await run(input, { order: 'pool-first' });
+    const conv = await run(input, { order: 'conv-first' });
+    assertVerifiedWithin(pool.report, 1e-5);
+    assertVerifiedWithin(conv.report, 1e-5);
+    const p = pool.report.rewritten[0]!;
+    const c = conv.report.rewritten[0]!;
+    assert.equal(p.macsAfter, p.macsBefore);
+    assert.equal(c.macsAfter, c.macsBefore! * 16 * 16, 'conv-first runs the head at every position of the 16×16 map');
+    assert.equal(c.classMap !== undefined, true);
+    assert.equal(p.classMap, undefined);
+  });
+});
+
+describe('real PyTorch exports', () => {
+  test('shufflenet_v2_x0_5: ReduceMean(keepdims 0) → Gemm becomes Conv → GAP → Flatten', async () => {
+    const { report, out } = await run(join(FIXTURES, 'shufflenet_v2_x0_5.onnx'));
+    assert.equal(report.written, true);
+    assert.equal(opCounts(out).Gemm ?? 0, 0);
+    assertConvFirstTail(out, 'logits');
+    assertVerifiedWithin(report, 1e-5);
+  });
+
+  test('mobilenet_v3_small: the first Gemm moves before the pool, the second stays', async () => {
+    const { report, out } = await run(join(FIXTURES, 'mobilenet_v3_small.onnx'));
+    assert.equal(report.written, true);
+    assert.equal(report.rewritten.length, 1);
+    const change = report.rewritten[0]!;
+    assert.equal(change.order, 'pool-first');
+    assert.match(change.notes.join(' '), /classifier\.3\/Gemm' stays/);
+    assert.equal(opCounts(out).Gemm, 1);
+    assert.equal(producerOf(out, 'logits')?.op_type, 'Gemm');
+    assert.equal(producerOf(out, '/classifier/classifier.0/Gemm_output_0')?.op_type, 'Flatten');
+    assert.deepEqual(report.refused, [], 'squeeze-and-excitation pools are not classifier tails');
+    assertVerifiedWithin(report, 1e-5);
+  });
+});
+
+describe('forms built in code', () => {
+  test('BatchNormalization on the pooled vector is folded into the Conv', async () => {
+    const model = classifier({
+      tail(net, x) {
+        const f = gapFlatten(net, x);
+        const scale = net.weight('bn.weight', [C], net.uniforms(C, 2));
+        const bias = net.weight('bn.bias', [C], net.uniforms(C, 1));
+        const mean = net.weight('bn.mean', [C], net.uniforms(C, 1));
+        const variance = net.weight('bn.var', [C], net.uniforms(C, 1).map((v) => Math.abs(v) + 0.5));
+        const y = net.op('BatchNormalization', '/bn/BatchNormalization', [f, scale, bias, mean, variance], { epsilon: { f: 1e-3 } });
+        gemm(net, y);
+        return [['logits', ['N', K]]];
+      },
+    });
+    const { report, out } = await rewriteBuilt('bn', model);
+    assert.equal(report.written, true);
+    assert.match(report.rewritten[0]!.notes.join(' '), /BatchNormalization folded/);
+    assert.equal(opCounts(out).BatchNormalization ?? 0, 0);
+    assertVerifiedWithin(report, 1e-5);
+  });
+
+  test('Dropout and Identity between pool and Gemm are absorbed', async () => {
+    const model = classifier({
+      tail(net, x) {
+        const f = net.op('Identity', '/id/Identity', [net.op('Dropout', '/drop/Dropout', [gapFlatten(net, x)])]);
+        gemm(net, f);
+        return [['logits', ['N', K]]];
+      },
+    });
+    const { report, out } = await rewriteBuilt('dropout', model);
+    assertVerifiedWithin(report, 1e-5);
+    assert.equal(opCounts(out).Dropout ?? 0, 0);
+  });
+
+  for (const [op, code] of [['Relu', 'not-linear-between'], ['Softmax', 'not-linear-between'], ['LayerNormalization', 'normalization-between']] as const) {
+    test(`${op} between pool and Gemm is refused: ${code}, naming the op`, async () => {
+      const model = classifier({
+        opset: 17,
+        tail(net, x) {
+          const f = gapFlatten(net, x);
+          const inputs = op === 'LayerNormalization' ? [f, net.weight('ln.weight', [C], net.uniforms(C, 1)), net.weight('ln.bias', [C], net.uniforms(C, 1))] : [f];
+          gemm(net, net.op(op, `/mid/${op}`, inputs));
+          return [['logits', ['N', K]]];
+        },
+      });
+      const { report } = await rewriteBuilt(`refuse-${op}`, model);
+      assert.equal(report.written, false);
+      assert.equal(report.refused.length, 1);
+      assert.equal(report.refused[0]!.code, code);
+      assert.match(report.refused[0]!.reason, new RegExp(op));
+    });
+  }
+
+  test("ConvNeXt's decomposed LayerNorm (ReduceMean/Sub/Pow/Sqrt/Div) is refused: normalization-between", async () => {
+    const model = classifier({
+      tail(net, x) {
+        const f = gapFlatten(net, x);
+        const mean = net.op('ReduceMean', '/ln/ReduceMean', [f], { axes: [-1], keepdims: 1 });
+        const d = net.op('Sub', '/ln/Sub', [f, mean]);
+        const two = net.weight('two', [], [2]);
+        const v = net.op('ReduceMean', '/ln/ReduceMean_1', [net.op('Pow', '/ln/Pow', [d, two])], { axes: [-1], keepdims: 1 });
+        const eps = net.weight('eps', [], [1e-6]);
+        const y = net.op('Div', '/ln/Div', [d, net.op('Sqrt', '/ln/Sqrt', [net.op('Add', '/ln/Add', [v, eps])])]);
+        gemm(net, y);
+        return [['logits', ['N', K]]];
+      },
+    });
+    const { report } = await rewriteBuilt('decomposed-ln', model);
+    assert.deepEqual(report.refused.map((r) => r.code), ['normalization-between']);
+    assert.match(report.refused[0]!.reason, /ReduceMean/);
+  });
+
+  test("ConvNeXt's head (Transpose → LayerNormalization → Transpose) is refused for the normalization", async () => {
+    const model = classifier({
+      opset: 17,
+      tail(net, x) {
+        const pooled = net.op('GlobalAveragePool', '/pool/GlobalAveragePool', [x]);
+        const t = net.op('Transpose', '/norm/Transpose', [pooled], { perm: [0, 2, 3, 1] });
+        const ln = net.op('LayerNormalization', '/norm/LayerNormalization', [t, net.weight('ln.weight', [C], net.uniforms(C, 1)), net.weight('ln.bias', [C], net.uniforms(C, 1))], { axis: -1 });
+        const back = net.op('Transpose', '/norm/Transpose_1', [ln], { perm: [0, 3, 1, 2] });
+        gemm(net, net.op('Flatten', '/Flatten', [back], { axis: 1 }));
+        return [['logits', ['N', K]]];
+      },
+    });
+    const { report } = await rewriteBuilt('convnext-head', model);
+    assert.deepEqual(report.refused.map((r) => r.code), ['normalization-between']);
+    assert.match(report.refused[0]!.reason, /LayerNormalization '\/norm\/LayerNormalization'/);
+  });
+
+  test("tf2onnx's Keras head: Transpose to NHWC → ReduceMean(axes 1, 2) → MatMul → Add", async () => {
+    const model = classifier({
+      tail(net, x) {
+        const nhwc = net.op('Transpose', 'StatefulPartitionedCall/transpose', [x], { perm: [0, 2, 3, 1] });
+        const mean = net.op('ReduceMean', 'global_average_pooling2d/Mean', [nhwc], { axes: [1, 2], keepdims: 0 });
+        const { w, b } = net.classifier();
+        const wt = new Array<number>(K * C);
+        for (let k = 0; k < K; k++) for (let c = 0; c < C; c++) wt[c * K + k] = w[k * C + c]!;
+        const mm = net.op('MatMul', 'dense/MatMul', [mean, net.weight('dense/kernel', [C, K], wt)]);
+        net.op('Add', 'dense/BiasAdd', [mm, net.weight('dense/bias', [K], b)], {}, 'logits');
+        return [['logits', ['N', K]]];
+      },
+    });
+    for (const order of ['conv-first', 'pool-first'] as const) {
+      const { report, out } = await rewriteBuilt(`keras-nhwc-${order}`, model, { order });
+      assert.equal(report.rewritten.length, 1);
+      assertVerifiedWithin(report, 1e-5);
+      const counts = opCounts(out);
+      assert.equal(counts.Transpose ?? 0, 0, 'the layout Transpose only fed the pool');
+      assert.equal(counts.MatMul ?? 0, 0);
+    }
+  });
+
+  test('two heads on one pooled vector, features also an output: both rewritten, features kept', async () => {
+    const model = classifier({
+      tail(net, x) {
+        const f = gapFlatten(net, x);
+        gemm(net, f, 'logits');
+        gemm(net, f, 'aux');
+        return [['logits', ['N', K]], ['aux', ['N', K]], ['/Flatten_output_0', ['N', C]]];
+      },
+    });
+    const { report, out } = await rewriteBuilt('two-heads', model);
+    assert.equal(report.rewritten.length, 2);
+    assert.equal(opCounts(out).Gemm ?? 0, 0);
+    assert.equal(producerOf(out, '/Flatten_output_0')?.op_type, 'Flatten');
+    assertConvFirstTail(out, 'logits');
+    assertConvFirstTail(out, 'aux');
+    assertVerifiedWithin(report, 1e-5);
+  });
+
+  test('weight from a Constant node and through Identity; a weight shared with another node is copied, not changed', async () => {
+    const model = classifier({
+      tail(net, x) {
+        const f = gapFlatten(net, x);
+        const { w, b } = net.classifier();
+        net.nodes.push(makeConstantNode('w_const', makeTensor('', DataType.FLOAT, [K, C], w), '/fc/Constant'));
+        const wid = net.op('Identity', '/fc/Identity', ['w_const']);
+        const fb = net.weight('fc.bias', [K], b);
+        net.op('Gemm', '/fc/Gemm', [f, wid, fb], { transB: 1 }, 'logits');
+        // The same bias is read by an unrelated Add elsewhere in the graph.
+        net.op('Add', '/other/Add', [fb, fb], {}, 'bias_twice');
+        return [['logits', ['N', K]], ['bias_twice', [K]]];
+      },
+    });
+    const { report, out } = await rewriteBuilt('constant-weight', model);
+    assertVerifiedWithin(report, 1e-5);
+    const g = readModel(out).model.graph!;
+    assert.ok(g.initializer.some((t) => t.name === 'fc.bias'), 'still read by /other/Add');
+    assert.equal(g.node.some((n) => n.name === '/fc/Constant'), false, 'the Constant only fed the Gemm');
+  });
+
+  test('fp16 weights stored in int32_data, transB=0 and alpha/beta: folded in the weight dtype', async () => {
+    const model = classifier({
+      dtype: DataType.FLOAT16,
+      tail(net, x) {
+        const f = gapFlatten(net, x);
+        const { w, b } = net.classifier();
+        const wt = new Array<number>(K * C);
+        for (let k = 0; k < K; k++) for (let c = 0; c < C; c++) wt[c * K + k] = w[k * C + c]!;
+        const packed = makeTensor('fc.weight', DataType.FLOAT16, [C, K], wt);
+        const view = new DataView(packed.raw_data!.buffer, packed.raw_data!.byteOffset);
+        const bits = Array.from({ length: K * C }, (_, i) => view.getUint16(i * 2, true));
+        net.initializers.push({ ...packed, raw_data: undefined, int32_data: bits });
+        const fb = net.weight('fc.bias', [K], b);
+        net.op('Gemm', '/fc/Gemm', [f, 'fc.weight', fb], { alpha: { f: 0.5 }, beta: { f: 2 } }, 'logits');
+        return [['logits', ['N', K]]];
+      },
+    });
+    const { report, out } = await rewriteBuilt('fp16-int32data', model);
+    assertVerifiedWithin(report, 1e-2);
+    const w = readModel(out).model.graph!.initializer.find((t) => t.name === 'fc.weight_conv')!;
+    assert.equal(w.data_type, DataType.FLOAT16);
+    assert.deepEqual(w.dims, [K, C, 1, 1]);
+  });
+
+  test('double weights keep their dtype; a model onnxruntime cannot run is not written', async () => {
+    const model = classifier({
+      dtype: DataType.DOUBLE,
+      tail(net, x) {
+        gemm(net, gapFlatten(net, x));
+        return [['logits', ['N', K]]];
+      },
+    });
+    // onnxruntime's CPU provider has no double Conv, so verification can't run: exit 2, nothing written.
+    const path = saveModel(tmp.dir, 'double.onnx', model);
+    const out = join(tmp.dir, 'double.gap.onnx');
+    await assert.rejects(gapify(path, { output: out }), (e: Error & { exitCode?: number }) => e.exitCode === 2 && /onnxruntime/.test(e.message));
+    assert.equal(existsSync(out), false);
+    const { report, out: unverified } = await run(path, { verify: false });
+    assert.equal(report.verification.status, 'skipped');
+    const g = readModel(path).model.graph!;
+    const written = readModel(unverified).model.graph!;
+    const w = written.initializer.find((t) => t.name === 'logits.weight_conv')!;
+    assert.equal(w.data_type, DataType.DOUBLE);
+    assert.deepEqual(readFloats(w), readFloats(g.initializer.find((t) => t.name === 'logits.weight')!));
+  });
+
+  test('NIN: an AveragePool whose kernel is the whole map (after a zero Pad) becomes a global pool', async () => {
+    const model = classifier({
+      opset: 13,
+      tail(net, x) {
+        const pads = net.constInt64('/pad/pads', [8], [0, 0, 0, 0, 0, 0, 0, 0]);
+        const p = net.op('Pad', '/pad/Pad', [x, pads]);
+        const pooled = net.op('AveragePool', '/pool/AveragePool', [p], { kernel_shape: [16, 16], strides: [16, 16] });
+        gemm(net, net.op('Flatten', '/Flatten', [pooled], { axis: 1 }));
+        return [['logits', ['N', K]]];
+      },
+    });
+    const { report, out } = await rewriteBuilt('nin-avgpool', model);
+    assertVerifiedWithin(report, 1e-5);
+    assert.match(report.rewritten[0]!.notes.join(' '), /corner/);
+    const counts = opCounts(out);
+    assert.equal(counts.AveragePool ?? 0, 0);
+    assert.equal(counts.Pad ?? 0, 0);
+  });
+
+  test('AveragePool with padding over the whole map is refused: pool-changes-mean', async () => {
+    const model = classifier({
+      tail(net, x) {
+        const pooled = net.op('AveragePool', '/pool/AveragePool', [x], { kernel_shape: [16, 16], pads: [1, 1, 1, 1], strides: [18, 18] });
+        gemm(net, net.op('Flatten', '/Flatten', [pooled], { axis: 1 }));
+        return [['logits', ['N', K]]];
+      },
+    });
+    const { report } = await rewriteBuilt('padded-avgpool', model);
+    assert.deepEqual(report.refused.map((r) => r.code), ['pool-changes-mean']);
+  });
+
+  test('a non-constant weight is refused: weight-not-constant', async () => {
+    const model = classifier({
+      tail(net, x) {
+        const f = gapFlatten(net, x);
+        // The weight is computed from the input at run time.
+        const w = net.op('Transpose', '/w/Transpose', [net.op('Flatten', '/w/Flatten', [net.op('GlobalAveragePool', '/w/Pool', [x])], { axis: 1 })]);
+        net.op('MatMul', '/fc/MatMul', [f, w], {}, 'logits');
+        net.op('Gemm', '/fc2/Gemm', [f, w], {}, 'logits2');
+        return [['logits', ['N', 'N']], ['logits2', ['N', 'N']]];
+      },
+    });
+    const { report } = await rewriteBuilt('dynamic-weight', model);
+    assert.equal(report.written, false);
+    assert.ok(report.refused.some((r) => r.code === 'weight-not-constant'));
+  });
+
+  test('a bias with a batch dimension is refused: bias-depends-on-batch', async () => {
+    const model = classifier({
+      batch: 2,
+      tail(net, x) {
+        const f = gapFlatten(net, x);
+        const { w } = net.classifier();
+        const fw = net.weight('fc.weight', [K, C], w);
+        const fb = net.weight('fc.bias', [2, K], net.uniforms(2 * K, 1));
+        net.op('Gemm', '/fc/Gemm', [f, fw, fb], { transB: 1 }, 'logits');
+        return [['logits', [2, K]]];
+      },
+    });
+    const { report } = await rewriteBuilt('batch-bias', model);
+    assert.deepEqual(report.refused.map((r) => r.code), ['bias-depends-on-batch']);
+  });
+
+  test('a Reshape that does not just drop the unit dims is refused: not-a-flatten', async () => {
+    const model = classifier({
+      tail(net, x) {
+        const pooled = net.op('GlobalAveragePool', '/pool/GlobalAveragePool', [x]);
+        const shape = net.constInt64('/shape', [2], [-1, 8]);
+        const r = net.op('Reshape', '/Reshape', [pooled, shape]);
+        const { w, b } = net.classifier();
+        const fw = net.weight('fc.weight', [K, 8], w.slice(0, K * 8));
+        const fb = net.weight('fc.bias', [K], b);
+        net.op('Gemm', '/fc/Gemm', [r, fw, fb], { transB: 1 }, 'logits');
+        return [['logits', ['M', K]]];
+      },
+    });
+    const { report } = await rewriteBuilt('bad-reshape', model);
+    assert.equal(report.written, false);
+    assert.deepEqual(report.refused.map((r) => r.code), ['not-a-flatten']);
+  });
+
+  test('Gemm folding arithmetic: alpha into W, beta into b, transB=0 transposed', async () => {
+    const input = join(FIXTURES, 'gemm_alpha_beta_tail.onnx');
+    const { out } = await run(input);
+    const before = readModel(input).model.graph!;
+    const after = readModel(out).model.graph!;
+    const W = readFloats(before.initializer.find((t) => t.name === 'fc.B')!);
+    const Wc = readFloats(after.initializer.find((t) => t.name === 'fc.B_conv')!);
+    // B is [16, 10] (transB=0): Wc[k][c] = 0.5 · B[c][k].
+    for (let k = 0; k < 10; k++) for (let c = 0; c < 16; c++) assert.ok(Math.abs(Wc[k * 16 + c]! - Math.fround(0.5 * W[c * 10 + k]!)) < 1e-7);
+  });
+});

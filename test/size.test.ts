@@ -1,0 +1,33 @@
+// One size analysis: `gapify lint` and `gapify --dynamic-size` name the same pins for a model —
+// lint on the model as it is, --dynamic-size on its rewrite, so the pins the rewrite removes
+// (fixedByRewrite) and the declared input dims (which --dynamic-size frees) are lint's alone.
+
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { gapify } from '../src/gapify.js';
+import { lintModel } from '../src/lint/index.js';
+import { nodeLabel } from '../src/text.js';
+import { FIXTURES } from './support/golden.js';
+import { tempDir } from './support/models.js';
+
+const tmp = tempDir('gapify-size-');
+after(() => tmp.cleanup());
+
+const fixtures = readdirSync(FIXTURES).filter((f) => f.endsWith('.onnx')).sort();
+
+test('lint and --dynamic-size report the same pins for every fixture', async () => {
+  let pinned = 0;
+  for (const f of fixtures) {
+    const linted = lintModel(join(FIXTURES, f)).findings.find((x) => x.ruleId === 'fixed-input-size');
+    const fromLint = linted?.ruleId === 'fixed-input-size'
+      ? linted.properties.pins.filter((p) => p.kind !== 'input' && !p.fixedByRewrite).map((p) => `${p.kind} ${p.node} ${p.detail}`)
+      : [];
+    const report = await gapify(join(FIXTURES, f), { output: join(tmp.dir, f), dynamicSize: true, dryRun: true, allowFixedSize: true });
+    const fromRewrite = (report.size?.pins ?? []).map((p) => `${p.kind} ${p.node ? nodeLabel(p.node) : null} ${p.detail}`);
+    assert.deepEqual(fromRewrite, fromLint, f);
+    if (fromLint.length) pinned++;
+  }
+  assert.ok(pinned >= 1, 'some fixture has a pin (ShuffleNet)');
+});
