@@ -73,12 +73,12 @@ export async function gapify(inputPath: string, options: GapifyOptions = {}): Pr
 
 async function rewriteFile(file: ModelFile, input: string, output: string, spec: InputShapeSpec, alsoSize: Size | undefined, options: GapifyOptions, log: (line: string) => void): Promise<GapifyReport> {
   const { analysis, inputs } = await analyzeWithProbe(file, spec, options.probe ?? true, log);
-  const refused = refusalsOf(analysis);
   const alreadyGap = alreadyGapOf(analysis);
-  const base: Pick<GapifyReport, 'input' | 'output' | 'inputs' | 'refused' | 'alreadyGap' | 'cam' | 'size' | 'modelMacs'> = { input, output, inputs, refused, alreadyGap };
-
   const macsBefore = modelMacs(analysis.graph, analysis.shapes.shapes); // before the rewrite edits the view
   const rewrite = rewriteModel(analysis, { order: options.order ?? 'auto', cam: !!options.cam });
+  const refused = [...refusalsOf(analysis), ...rewrite.refused];
+  const base: Pick<GapifyReport, 'input' | 'output' | 'inputs' | 'refused' | 'alreadyGap' | 'cam' | 'size' | 'modelMacs'> = { input, output, inputs, refused, alreadyGap };
+
   const { changes } = rewrite;
   if (macsBefore !== null && changes.length && changes.every((c) => c.macsBefore !== undefined && c.macsAfter !== undefined)) {
     base.modelMacs = { before: macsBefore, after: changes.reduce((m, c) => m - c.macsBefore! + c.macsAfter!, macsBefore) };

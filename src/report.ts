@@ -5,7 +5,7 @@ import type { GapifyReport, Verification } from './result.js';
 import type { AlreadyGap, Refusal, TailChange } from './rewrite/rule.js';
 import type { SizeReport } from './size/dynamic.js';
 import type { SizePin } from './size/pin.js';
-import { count, countChange, errorText, nodeLabel, shapeText, sizeText, thousands } from './text.js';
+import { count, countChange, errorText, nodeLabel, percentChange, shapeText, sizeText, thousands } from './text.js';
 import type { Comparison } from './verify/compare.js';
 
 function macLine(before: number | undefined, after: number | undefined): string {
@@ -31,6 +31,15 @@ function verificationLines(v: Verification): string[] {
   return [`verification: ${v.status === 'passed' ? 'passed' : 'FAILED'} with onnxruntime (graph optimizations off)`, ...formatComparison(v.comparison)];
 }
 
+/** What class maps would cost a tail written pool-first: "--cam adds class maps: +24% MACs (of the whole model)". */
+function classMapCost(c: TailChange, modelBefore: number | undefined): string | undefined {
+  if (c.order !== 'pool-first' || !c.tail.match.classMaps || !c.tail.orders.includes('conv-first')) return undefined;
+  const { macs } = c.tail.cost();
+  if (macs.convFirst === null || macs.poolFirst === null) return undefined;
+  const base = modelBefore ?? macs.poolFirst;
+  return `--cam adds class maps: ${percentChange(base, base + macs.convFirst - macs.poolFirst)} MACs${modelBefore !== undefined ? ' of the whole model' : ' of the head'}`;
+}
+
 /** A new node's label without its `<base>/gapify/` prefix: "Conv", "GlobalAveragePool". */
 const shortLabel = (n: Parameters<typeof nodeLabel>[0]): string => nodeLabel(n).replace(/^.*\/gapify\//, '');
 
@@ -47,6 +56,8 @@ export function formatReport(r: GapifyReport): string {
     if (c.layers.length) lines.push(`    params ${count(c.params)} (unchanged), ${macLine(c.macsBefore, c.macsAfter)}`);
     if (c.classMap) lines.push(`    class map: '${c.classMap}'`);
     for (const n of c.notes) lines.push(`    note: ${n}`);
+    const maps = classMapCost(c, r.modelMacs?.before);
+    if (maps) lines.push(`    note: ${maps}`);
   });
   if (r.modelMacs) lines.push(`  whole model: MACs per sample ${thousands(r.modelMacs.before)} → ${countChange(r.modelMacs.before, r.modelMacs.after)}`);
   for (const f of r.refused) lines.push(`  not rewritten (${f.code}): ${f.reason}`);

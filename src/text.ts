@@ -20,12 +20,17 @@ export const percent = (x: number): string => `${(x * 100).toFixed(x < 0.001 ? 2
 
 export const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
+/** The change from `before` to `after` in percent: "+4800%", "-3%", "+0.4%". */
+export function percentChange(before: number, after: number): string {
+  const p = before === 0 ? 0 : ((after - before) / before) * 100;
+  return `${p > 0 ? '+' : ''}${p.toFixed(p !== 0 && Math.abs(p) < 1 ? 1 : 0)}%`;
+}
+
 /** `after` and its change from `before`: "1,024 (unchanged)", "50,176,000 (+4800%)". */
 export function countChange(before: number, after: number | null | undefined): string {
   if (after === null || after === undefined) return 'unknown (map size unknown)';
   if (after === before) return `${thousands(after)} (unchanged)`;
-  const p = before === 0 ? 0 : ((after - before) / before) * 100;
-  return `${thousands(after)} (${p > 0 ? '+' : ''}${p.toFixed(p !== 0 && Math.abs(p) < 1 ? 1 : 0)}%)`;
+  return `${thousands(after)} (${percentChange(before, after)})`;
 }
 
 type DimText = number | string | null | undefined;

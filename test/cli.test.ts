@@ -26,7 +26,8 @@ describe('gapify <model>', () => {
     const r = gapify(fixture('resnet_tail.onnx'), '-o', out);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
-    assert.match(r.stdout, /tail 1: global tail at '\/avgpool\/GlobalAveragePool', conv-first → output 'logits'/);
+    assert.match(r.stdout, /tail 1: global tail at '\/avgpool\/GlobalAveragePool', pool-first → output 'logits'/);
+    assert.match(r.stdout, /note: --cam adds class maps: \+\d+% MACs of the whole model/);
     assert.match(r.stdout, /Gemm '\/fc\/Gemm' \[10×16\] → Conv 1×1/);
     assert.match(r.stdout, /verification: passed/);
     assert.match(r.stdout, /logits \[1, 10\] float32 {2}max abs \S+ {2}max rel \S+ {2}ok/);
@@ -47,7 +48,7 @@ describe('gapify <model>', () => {
     assert.equal(r.code, 0, r.stderr);
     const report = JSON.parse(r.stdout) as { written: boolean; rewritten: { order: string; layers: { became: string }[] }[]; verification: { status: string } };
     assert.equal(report.written, true);
-    assert.equal(report.rewritten[0]!.order, 'conv-first');
+    assert.equal(report.rewritten[0]!.order, 'pool-first');
     assert.equal(report.verification.status, 'passed');
   });
 

@@ -97,15 +97,18 @@ describe('rules on fixtures', () => {
     assert.equal(p.totalParams, 1562);
     assert.equal(p.headShare, 170 / 1562);
     assert.deepEqual(p.macs, { before: 160, poolFirst: 160, convFirst: 160 * 256 });
-    assert.equal(p.defaultOrder, 'conv-first');
+    assert.equal(p.defaultOrder, 'pool-first', 'never slower than the original by default');
     assert.match(f.message, /pool-first 160 \(unchanged\), conv-first 40,960 \(\+25500%\)/);
   });
 
-  test('mobilenet: the first layer of an MLP head, pool-first by default', () => {
-    const p = only(at('mobilenet_v3_small.onnx'), 'rewritable-tail').properties;
-    assert.deepEqual(p.layers.map((l) => [l.inFeatures, l.outFeatures]), [[576, 1024]]);
+  test('mobilenet: an MLP head, both layers counted, pool-first by default', () => {
+    const f = only(at('mobilenet_v3_small.onnx'), 'rewritable-tail');
+    const p = f.properties;
+    assert.deepEqual(p.layers.map((l) => [l.inFeatures, l.outFeatures]), [[576, 1024], [1024, 1000]]);
     assert.equal(p.defaultOrder, 'pool-first');
-    assert.deepEqual(p.macs, { before: 576 * 1024, poolFirst: 576 * 1024, convFirst: 576 * 1024 * 49 });
+    const both = 576 * 1024 + 1024 * 1000;
+    assert.deepEqual(p.macs, { before: both, poolFirst: both, convFirst: both + 576 * 1024 * 48 });
+    assert.match(f.message, /→ Gemm '\/classifier\/classifier\.0\/Gemm' \(576→1024\) → Gemm '\/classifier\/classifier\.3\/Gemm' \(1024→1000\) can be rewritten exactly into 2 1×1 Convs/);
   });
 
   test('rewritable-tail (spatial): VGG head, and the Flatten that pins the size is fixed by the rewrite', () => {

@@ -12,6 +12,8 @@ import { makeGraph, makeNode, makeTensor, makeValueInfo } from '../src/onnx/buil
 import { readModel } from '../src/onnx/model-io.js';
 import { DataType, type GraphProto } from '../src/onnx/schema.js';
 import { compareModels } from '../src/verify/compare.js';
+import { lintModel } from '../src/lint/index.js';
+import { analyzeModel, rewriteModel } from '../src/rewrite/index.js';
 import { classifier, saveModel, tempDir } from './support/models.js';
 import { assertVerifiedWithin, C, FIXTURES, gapFlatten, gemm, K, rewriter } from './support/rewrite.js';
 
@@ -161,6 +163,44 @@ describe('any form', () => {
     assert.equal(m.ir_version, model.ir_version);
     assert.deepEqual(m.opset_import, model.opset_import);
     assert.deepEqual(m.metadata_props, [{ key: 'author', value: 'someone' }]);
+  });
+});
+
+describe('several heads of different forms', () => {
+  //   backbone ─┬─ Conv 1×1 ─ AveragePool 16×16 ─ Flatten ─ maps_out      (pool-only, first in the graph)
+  //             └─ GlobalAveragePool ─ Flatten ─ Gemm ─ logits           (global)
+  test('are reported in graph order, each once, and all rewritten', async () => {
+    const model = classifier({
+      tail(net, x) {
+        const maps = net.op('Conv', '/cls/Conv', [x, net.weight('cls.weight', [K, C, 1, 1], net.normals(K * C, 0.25))], { kernel_shape: [1, 1] });
+        net.op('Flatten', '/aux/Flatten', [net.op('AveragePool', '/aux/AveragePool', [maps], { kernel_shape: [16, 16] })], { axis: 1 }, 'maps_out');
+        gemm(net, gapFlatten(net, x));
+        return [['maps_out', ['N', K]], ['logits', ['N', K]]];
+      },
+    });
+    const { report } = await rewriteBuilt('two-forms', model);
+    assert.deepEqual(report.rewritten.map((c) => c.tail.kind), ['pool-only', 'global']);
+    assertVerifiedWithin(report, 1e-5);
+    const lint = lintModel(saveModel(tmp.dir, 'two-forms-lint.onnx', model)).findings.filter((f) => f.ruleId === 'rewritable-tail');
+    assert.deepEqual(lint.map((f) => f.ruleId === 'rewritable-tail' && f.properties.tailKind), ['pool-only', 'global']);
+  });
+
+  test('a Gemm without a bias gets a Conv without one, and no name is spent on it', async () => {
+    const model = classifier({
+      tail(net, x) {
+        const { w } = net.classifier();
+        net.op('Gemm', '/fc/Gemm', [gapFlatten(net, x), net.weight('fc.weight', [K, C], w)], { transB: 1 }, 'logits');
+        return [['logits', ['N', K]]];
+      },
+    });
+    const { report, out } = await rewriteBuilt('no-bias', model);
+    assertVerifiedWithin(report, 1e-5);
+    const conv = readModel(out).model.graph!.node.find((n) => n.op_type === 'Conv' && n.name?.includes('/gapify/'))!;
+    assert.deepEqual(conv.input.slice(1), ['fc.weight_conv']);
+    // The name a bias would have had is still free in the rewritten graph.
+    const analysis = analyzeModel(readModel(saveModel(tmp.dir, 'no-bias-lib.onnx', model)));
+    rewriteModel(analysis, { order: 'auto' });
+    assert.equal(analysis.graph.uniqueName('fc.weight_bias_conv'), 'fc.weight_bias_conv');
   });
 });
 

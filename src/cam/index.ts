@@ -140,10 +140,10 @@ export async function classActivationMaps(modelPath: string, imagePath: string, 
   // Where the original accepts this size as it is (symbolic H and W), its outputs can be checked too.
   const originalRuns = atTrained || (typeof declared?.[2] !== 'number' && typeof declared?.[3] !== 'number');
 
-  // Gapify in memory: conv-first, with the class maps as outputs.
+  // Gapify in memory as --cam does: conv-first where a layer yields the class scores, the maps as outputs.
   log(`analysing ${file.path}`);
   const { analysis, inputs } = await analyzeWithProbe(file, NO_INPUT_SHAPES, opts.probe ?? true, log);
-  const { model: rewritten, changes } = rewriteModel(analysis, { order: 'conv-first', cam: true });
+  const { model: rewritten, changes } = rewriteModel(analysis, { order: 'auto', cam: true });
   const cams = addCamOutputs(rewritten, file.opset, changes, alreadyGapOf(analysis));
   const cam = cams.cams[0];
   if (!cam) {

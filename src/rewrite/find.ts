@@ -29,5 +29,8 @@ export function findClassifierTails(graph: GraphView, shapes: Shapes): Finding[]
     const head = alreadyGapHead(node, ctx);
     if (head) findings.push(head);
   }
-  return findings;
+  // Reported in graph order (the order the heads are in the model), whichever rule found them.
+  const position = new Map(graph.nodes.map((n, i) => [n, i]));
+  const anchor = (f: Finding): number => position.get(f.kind === 'tail' ? f.tail.match.at : f.kind === 'refused' ? f.at : f.pool) ?? 0;
+  return findings.map((f, i) => ({ f, i })).sort((a, b) => anchor(a.f) - anchor(b.f) || a.i - b.i).map((x) => x.f);
 }

@@ -102,22 +102,31 @@ export interface RewriteOptions {
 export interface Rewrite {
   readonly model: ModelProto;
   readonly changes: TailChange[];
+  /** Tails that can't be written in the order asked for (--order conv-first on a quantized tail). */
+  readonly refused: Refusal[];
 }
 
 /** Applies every rewritable tail of `analysis`; the model is untouched when there are none. */
 export function rewriteModel(analysis: Analysis, options: RewriteOptions): Rewrite {
   const { graph, file } = analysis;
   const changes: TailChange[] = [];
+  const refused: Refusal[] = [];
   for (const tail of tailsOf(analysis)) {
+    const order = decideOrder(options.order, tail, !!options.cam);
+    const why = order && tail.refuseOrder(order);
+    if (why) {
+      refused.push({ kind: 'refused', rule: tail.kind, at: tail.match.at, ...why });
+      continue;
+    }
     try {
-      changes.push(tail.apply(graph, decideOrder(options.order, tail, !!options.cam), file.tensorBytes));
+      changes.push(tail.apply(graph, order, file.tensorBytes));
     } catch (e) {
       // A weight whose data contradicts its dims is a broken model, not a bug of the rule.
       if (e instanceof TensorError) throw new ModelError(file.path, e.message);
       throw e;
     }
   }
-  if (changes.length === 0) return { model: file.model, changes };
+  if (changes.length === 0) return { model: file.model, changes, refused };
   graph.sort();
-  return { model: { ...file.model, graph: graph.toProto() }, changes };
+  return { model: { ...file.model, graph: graph.toProto() }, changes, refused };
 }

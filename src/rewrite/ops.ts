@@ -77,10 +77,20 @@ export function elementwiseRegion(graph: GraphView, start: string): ElementwiseR
   return { nodes, values, exits: realExits, outputs: [...values].filter((v) => graph.isGraphOutput(v)) };
 }
 
+/** Linear layers on integers (operator-format quantization): onnxruntime's QLinearMatMul, QGemm, MatMulInteger. */
+export function isIntegerLinearOp(node: NodeProto): boolean {
+  const op = node.op_type ?? '';
+  if (isDefaultDomain(node)) return op === 'QLinearMatMul' || op === 'MatMulInteger';
+  return node.domain === 'com.microsoft' && (op === 'QGemm' || op === 'QLinearMatMul' || op === 'MatMulIntegerToFloat');
+}
+
+/** A fully-connected layer: a Gemm, a MatMul by a constant (or dequantized) weight, or an integer one. */
 export function isLinearLayerOp(graph: GraphView, node: NodeProto): boolean {
+  if (isIntegerLinearOp(node)) return true;
   if (!isDefaultDomain(node)) return false;
   if (node.op_type === 'Gemm') return true;
-  return node.op_type === 'MatMul' && !!node.input[1] && !!graph.constant(node.input[1]);
+  if (node.op_type !== 'MatMul' || !node.input[1]) return false;
+  return !!graph.constant(node.input[1]) || graph.producer(node.input[1])?.op_type === 'DequantizeLinear';
 }
 
 /**

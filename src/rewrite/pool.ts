@@ -6,9 +6,9 @@ import type { Shape, Shapes } from '../graph/shapes.js';
 import type { NodeProto } from '../onnx/schema.js';
 import type { SizePin } from '../size/pin.js';
 import { dimsText, nodeLabel } from '../text.js';
-import { classifyBetween, CROSS_CHANNEL_NORMS, type BetweenOp } from './between.js';
-import { matchLinear, type LinearLayer } from './linear.js';
-import { elementwiseRegion, isElementwiseOn, isFinalScores, isLinearLayerOp } from './ops.js';
+import { classifyBetween, CROSS_CHANNEL_NORMS, unitDimStep, type BetweenOp, type FeatureLayout } from './between.js';
+import { integerLayer, matchLinear, type LinearLayer } from './linear.js';
+import { isElementwiseOn, isFinalScores, isIntegerLinearOp, isLinearLayerOp } from './ops.js';
 import { axesOf, constInts, knownDims, normAxes, sameAxes, spatialAxes } from './read.js';
 import { noMatch, type NoMatch } from './reasons.js';
 
@@ -107,8 +107,6 @@ export function matchGlobalPool(graph: GraphView, node: NodeProto, shapes: Shape
   return undefined;
 }
 
-const PASS_OPS = new Set(['Flatten', 'Squeeze', 'Reshape', 'Identity', 'Dropout', 'BatchNormalization']);
-
 /** The first cross-channel normalization on the way from `from` to `linear`, if any. */
 function normalizationAhead(graph: GraphView, from: NodeProto, linear: NodeProto): NodeProto | undefined {
   const seen = new Set<NodeProto>();
@@ -123,23 +121,38 @@ function normalizationAhead(graph: GraphView, from: NodeProto, linear: NodeProto
   return undefined;
 }
 
+/** The global pool producing `value`, if it is a pooled map (timm mixes an average and a maximum). */
+function poolOf(graph: GraphView, value: string, shapes: Shapes): { pool: GlobalPool; max: boolean } | undefined {
+  const p = graph.producer(value);
+  const answer = p && matchGlobalPool(graph, p, shapes);
+  return answer && !('code' in answer) ? answer : undefined;
+}
+
+/** A linear layer found behind an op that blocks the rewrite, and the nodes on the way to it. */
+export interface Ahead {
+  readonly layer: NodeProto;
+  readonly path: readonly NodeProto[];
+}
+
 /**
- * Is there a linear layer fed by ops computed from `value` alone (activations, a decomposed
- * LayerNorm, …)? Then whatever blocked the rewrite sits inside a classifier tail. Paths that mix
- * the pooled vector back into the feature map (squeeze-and-excitation blocks) or go through a Conv
- * are not classifier tails.
+ * Is there a linear layer fed by ops computed from `from` alone — or with other pooled maps, as in
+ * timm's 0.5·(avg + max) — (activations, a decomposed LayerNorm, …)? Then whatever blocked the
+ * rewrite sits inside a classifier tail. Paths that mix the pooled vector back into the feature map
+ * (squeeze-and-excitation blocks) or go through a Conv are not classifier tails.
  */
-export function linearAhead(graph: GraphView, from: string[], skip?: string, budget = 16): NodeProto | undefined {
+export function linearAhead(graph: GraphView, from: string[], shapes: Shapes, skip?: string, budget = 16): Ahead | undefined {
   const derived = new Set(from);
   const queue = [...from];
+  const path: NodeProto[] = [];
   let steps = 0;
   while (queue.length && steps++ < budget) {
     const v = queue.shift()!;
     for (const c of graph.consumers(v)) {
       // `skip`: a layer reading the walked value directly is a tail of its own, not behind `from`.
-      if (isLinearLayerOp(graph, c) && derived.has(c.input[0] ?? '') && c.input[0] !== skip) return c;
+      if (isLinearLayerOp(graph, c) && derived.has(c.input[0] ?? '') && c.input[0] !== skip) return { layer: c, path };
       if (!isDefaultDomain(c) || c.op_type === 'Conv' || c.op_type === 'ConvTranspose' || SHAPE_READERS.has(c.op_type ?? '')) continue;
-      if (!c.input.every((i) => !i || derived.has(i) || graph.constant(i))) continue;
+      if (!c.input.every((i) => !i || derived.has(i) || graph.constant(i) || poolOf(graph, i, shapes))) continue;
+      path.push(c);
       for (const o of c.output) {
         if (o && !derived.has(o)) {
           derived.add(o);
@@ -151,24 +164,91 @@ export function linearAhead(graph: GraphView, from: string[], skip?: string, bud
   return undefined;
 }
 
-export interface Walk { between: BetweenOp[]; value: string }
+export interface Walk {
+  readonly between: readonly BetweenOp[];
+  readonly value: string;
+  /** Where batch and channels are in `value` (every other dim is 1). */
+  readonly layout: FeatureLayout;
+}
+
+/** A linear layer the walk reached, how, and the unit-dim ops after it that bring its output to [N, K]. */
+export interface WalkedTail {
+  readonly walk: Walk;
+  readonly linear: LinearLayer;
+  /** Reshape/Flatten/Squeeze/Transpose after a channels-last layer ([N, 1, 1, K] → [N, K]). */
+  readonly after: readonly NodeProto[];
+  /** The [N, K] value the tail ends in: the layer's output, or the end of `after`. */
+  readonly output: string;
+}
+
+/** Why a tail can't be rewritten, and the linear layer it would have rewritten (when known). */
+export interface WalkRefusal {
+  readonly reason: NoMatch;
+  readonly layer?: NodeProto;
+}
+
+export interface PoolWalk {
+  readonly tails: WalkedTail[];
+  readonly refusals: WalkRefusal[];
+  /** Every node the walk looked at, blocked paths included. */
+  readonly visited: NodeProto[];
+  readonly reachesOutputWithoutLinear: boolean;
+}
+
+/** The rank of the pool's output: the map's rank, or 2 when it drops the spatial axes. */
+function pooledRank(pool: GlobalPool, mapRank: number): number {
+  const op = pool.node.op_type;
+  const drops = pool.channelsLast || ((op === 'ReduceMean' || op === 'ReduceMax') && attrInt(pool.node, 'keepdims', 1) === 0);
+  return drops ? 2 : mapRank;
+}
+
+/**
+ * From `value` (a linear layer's output in `layout`), the unit-dim ops that bring it to [N, K], each
+ * the only reader of what it reads: a channels-last Linear's [N, 1, 1, K] → Flatten. A refusal when
+ * the output is read as it is.
+ */
+export function followToFlat(graph: GraphView, value: string, layout: FeatureLayout, shapes: Shapes): { after: NodeProto[]; output: string } | NoMatch {
+  const after: NodeProto[] = [];
+  while (layout.rank !== 2) {
+    const readers = graph.consumers(value);
+    const next = readers[0];
+    const step = next && readers.length === 1 && !graph.isGraphOutput(value) && next.output[0] ? unitDimStep(graph, next, layout, shapes) : undefined;
+    if (!step || 'code' in step) {
+      return step ?? noMatch('not-a-flatten', `'${value}' is read as a rank-${layout.rank} tensor, not flattened to [N, K]`, graph.producer(value));
+    }
+    after.push(next!);
+    value = next!.output[0]!;
+    layout = step;
+  }
+  return { after, output: value };
+}
+
+/** What a walk accepts between pool and layer, and as a layer: float models', or QDQ models'. */
+export interface WalkDialect {
+  between(graph: GraphView, node: NodeProto, layout: FeatureLayout, shapes: Shapes): { op: BetweenOp; layout: FeatureLayout } | NoMatch;
+  linear(graph: GraphView, node: NodeProto, value: string): LinearLayer | NoMatch | undefined;
+}
+
+export const FLOAT_WALK: WalkDialect = { between: classifyBetween, linear: (graph, node, value) => matchLinear(graph, node, value) };
 
 /**
  * From a global pool's output, every path through absorbable ops to a linear layer. Paths that
  * hit something else before a linear layer become refusals; paths that never reach one are not
  * classifier tails (they may be an already-GAP head).
  */
-export function walkFromPool(graph: GraphView, pool: GlobalPool, shapes: Shapes): { tails: { walk: Walk; linear: LinearLayer }[]; refusals: NoMatch[]; visited: NodeProto[]; reachesOutputWithoutLinear: boolean } {
-  const tails: { walk: Walk; linear: LinearLayer }[] = [];
+export function walkFromPool(graph: GraphView, pool: GlobalPool, shapes: Shapes, dialect: WalkDialect = FLOAT_WALK): PoolWalk {
+  const tails: WalkedTail[] = [];
   // One refusal per linear layer the tail would have reached: the most telling reason wins.
   const blocked = new Map<NodeProto, NoMatch>();
-  const refusals: NoMatch[] = [];
+  const refusals: WalkRefusal[] = [];
   const visited: NodeProto[] = [];
   let reachesOutputWithoutLinear = false;
   const block = (ahead: NodeProto, reason: NoMatch): void => {
     const prev = blocked.get(ahead);
     if (!prev || REFUSAL_PRIORITY.indexOf(reason.code) < REFUSAL_PRIORITY.indexOf(prev.code)) blocked.set(ahead, reason);
   };
+  // An unknown rank is taken as NCHW's: the rule refuses such a tail (unknown-dims) anyway.
+  const mapRank = shapes.get(pool.input)?.length ?? 4;
   let steps = 0;
   const visit = (walk: Walk): void => {
     // Past a few ops this is no classifier tail: stop, rather than recurse off the JS stack (a long
@@ -179,27 +259,54 @@ export function walkFromPool(graph: GraphView, pool: GlobalPool, shapes: Shapes)
       // Shape/Size read only the dims (PyTorch's x.view(x.size(0), -1)): no values flow there.
       if (SHAPE_READERS.has(c.op_type ?? '')) continue;
       visited.push(c);
-      const linear = matchLinear(graph, c, walk.value, shapes);
-      if (linear && !('code' in linear)) { tails.push({ walk, linear }); continue; }
-      if (linear) { refusals.push(linear); continue; }
-      const between = classifyBetween(graph, c, shapes);
+      const linear = dialect.linear(graph, c, walk.value);
+      if (linear && 'code' in linear) { refusals.push({ reason: linear, layer: c }); continue; }
+      if (linear) {
+        const tail = layerOnFeatures(graph, walk, linear, shapes);
+        if ('code' in tail) refusals.push({ reason: tail, layer: c });
+        else tails.push(tail);
+        continue;
+      }
+      const between = dialect.between(graph, c, walk.layout, shapes);
       if ('code' in between) {
-        const ahead = linearAhead(graph, [walk.value, ...c.output.filter(Boolean)], walk.value);
+        const ahead = linearAhead(graph, [walk.value, ...c.output.filter(Boolean)], shapes, walk.value);
+        if (ahead) visited.push(...ahead.path);
+        const layer = ahead?.layer;
         // ConvNeXt's head is Transpose → LayerNorm → Transpose: the normalization is the reason.
-        const norm = ahead && normalizationAhead(graph, c, ahead);
+        const norm = layer && normalizationAhead(graph, c, layer);
+        const max = c.input.map((i) => (i ? poolOf(graph, i, shapes) : undefined)).find((p) => p?.max);
         // Transpose → Gemm(transA=1) is how some converters spell a plain Gemm: name the Gemm.
-        if (ahead?.op_type === 'Gemm' && attrInt(ahead, 'transA', 0) === 1) block(ahead, noMatch('trans-a', `Gemm '${nodeLabel(ahead)}' has transA=1 (its input is transposed by '${nodeLabel(c)}')`, ahead));
-        else if (norm) block(ahead, noMatch('normalization-between', `${norm.op_type} '${nodeLabel(norm)}' normalizes across channels between the pool and the linear layer`, norm));
-        else if (ahead) block(ahead, between);
+        if (layer?.op_type === 'Gemm' && attrInt(layer, 'transA', 0) === 1) block(layer, noMatch('trans-a', `Gemm '${nodeLabel(layer)}' has transA=1 (its input is transposed by '${nodeLabel(c)}')`, layer));
+        else if (layer && norm) block(layer, noMatch('normalization-between', `${norm.op_type} '${nodeLabel(norm)}' normalizes across channels between the pool and the linear layer`, norm));
+        else if (layer && isIntegerLinearOp(layer)) block(layer, integerLayer(layer));
+        else if (layer && max) block(layer, noMatch('max-pool', `${c.op_type} '${nodeLabel(c)}' mixes in the maximum of ${max.pool.node.op_type} '${nodeLabel(max.pool.node)}', which does not commute with the linear layer`, max.pool.node));
+        else if (layer) block(layer, between);
         else if (isFinalOrOutput(graph, c)) reachesOutputWithoutLinear = true;
         continue;
       }
-      if (!PASS_OPS.has(c.op_type ?? '') || !c.output[0]) continue;
-      visit({ between: [...walk.between, between], value: c.output[0] });
+      if (!c.output[0]) continue;
+      visit({ between: [...walk.between, between.op], value: c.output[0], layout: between.layout });
     }
   };
-  visit({ between: [], value: pool.output });
-  return { tails, refusals: [...refusals, ...blocked.values()], visited, reachesOutputWithoutLinear };
+  visit({ between: [], value: pool.output, layout: { rank: pooledRank(pool, mapRank), channel: 1 } });
+  return { tails, refusals: [...refusals, ...[...blocked].map(([layer, reason]) => ({ reason, layer }))], visited, reachesOutputWithoutLinear };
+}
+
+/**
+ * `linear` reading the walked features: a Gemm needs them as [N, C], a MatMul with the channels on
+ * its last axis (a channels-last Linear, [N, 1, 1, C]), whose [N, 1, 1, K] output must then be
+ * flattened.
+ */
+function layerOnFeatures(graph: GraphView, walk: Walk, linear: LinearLayer, shapes: Shapes): WalkedTail | NoMatch {
+  const { layout } = walk;
+  const first = linear.nodes[0]!;
+  const onLast = layout.channel === layout.rank - 1;
+  if (first.op_type === 'Gemm' ? layout.rank !== 2 : !onLast) {
+    return noMatch('shape-mismatch', `${first.op_type} '${nodeLabel(first)}' reads the pooled features with the channels on axis ${layout.channel} of ${layout.rank}, not on its last axis`, first);
+  }
+  const flat = followToFlat(graph, linear.output, layout, shapes);
+  if ('code' in flat) return flat;
+  return { walk, linear, ...flat };
 }
 
 const SHAPE_READERS = new Set(['Shape', 'Size']);
@@ -214,12 +321,6 @@ const REFUSAL_PRIORITY: readonly string[] = ['trans-a', 'normalization-between',
 
 export function isFinalOrOutput(graph: GraphView, node: NodeProto): boolean {
   return node.output.some((o) => o && isFinalScores(graph, o));
-}
-
-/** Linear layers reached from `value` through elementwise ops (an MLP head's later layers). */
-export function laterLinearLayers(graph: GraphView, value: string): NodeProto[] {
-  const region = elementwiseRegion(graph, value);
-  return region.exits.filter((e) => isLinearLayerOp(graph, e.node)).map((e) => e.node);
 }
 
 /** Conv → (elementwise) → pool: the pooled map already has one channel per class. */

@@ -17,6 +17,10 @@ export const REFUSALS = {
   'shape-mismatch': "the linear layer's weight does not fit the pooled features",
   'unsupported-dtype': 'the weights are not float32, float16, bfloat16 or double',
   'training-output-used': 'Dropout or BatchNormalization has its training-only outputs read',
+  'quantized-between': 'an activation quantization sits between the pool and the linear layer, so the Conv cannot move before the pool (conv-first)',
+  'quantized-weight': "a quantized weight stays integers: it can't take a Gemm's alpha or beta, a folded BatchNormalization, or blocked scales",
+  'quantized-operator': 'the linear layer is an integer operator (QLinearMatMul, QGemm, MatMulInteger): rewrite the float model, then quantize it',
+  'order-not-possible': 'the tail cannot be written in the order asked for',
 } as const;
 
 export type RefusalCode = keyof typeof REFUSALS;

@@ -12,7 +12,7 @@ import type { NodeProto } from '../onnx/schema.js';
 import type { TensorBytes } from '../onnx/tensor.js';
 import type { SizePin } from '../size/pin.js';
 import type { LinearLayer } from './linear.js';
-import type { NoMatch } from './reasons.js';
+import { noMatch, type NoMatch } from './reasons.js';
 
 export type Order = 'conv-first' | 'pool-first';
 export const ORDERS = ['auto', 'conv-first', 'pool-first'] as const;
@@ -28,8 +28,11 @@ export interface TailMatch {
   readonly layers: readonly LinearLayer[];
   /** The value the rewritten tail produces: its new last node takes over this name. */
   readonly output: string;
-  /** The last rewritten layer yields the model's class scores, so maps before its pool are class maps. */
-  readonly finalScores: boolean;
+  /**
+   * Conv-first puts a map of the model's class scores before the pool: the Conv there is the layer
+   * that yields the final scores (not the first layer of an MLP head, whose maps are hidden units).
+   */
+  readonly classMaps: boolean;
 }
 
 /** Parameters and multiply-accumulates per sample of a tail at the analysed input size. */
@@ -124,6 +127,8 @@ export interface TailRule<M extends TailMatch> {
   match(node: NodeProto, ctx: MatchContext): RuleAnswer | undefined;
   /** The orders the form can be written in; empty when it has one fixed form. */
   orders(m: M): readonly Order[];
+  /** Why the form can't be written in `order`, one of the orders it lacks (a default reason otherwise). */
+  orderRefusal?(m: M, order: Order): NoMatch;
   cost(m: M): TailCost;
   /** Edits `graph`: the new last node takes over `m.output`; old nodes go only when nothing else reads them. */
   apply(graph: GraphView, m: M, order: Order | undefined, bytes: TensorBytes): Omit<TailChange, 'tail'>;
@@ -141,6 +146,8 @@ export interface Tail {
   readonly kind: string;
   readonly match: TailMatch;
   readonly orders: readonly Order[];
+  /** Why the tail can't be written in `order`; undefined when it can (or has no choice to make). */
+  refuseOrder(order: Order): NoMatch | undefined;
   cost(): TailCost;
   apply(graph: GraphView, order: Order | undefined, bytes: TensorBytes): TailChange;
   describe(words: LintWords): TailDescription;
@@ -154,6 +161,10 @@ export function tailOf<M extends TailMatch>(rule: TailRule<M>, m: M): Tail {
     kind: rule.id,
     match: m,
     orders: rule.orders(m),
+    refuseOrder: (order) => {
+      if (tail.orders.length === 0 || tail.orders.includes(order)) return undefined;
+      return rule.orderRefusal?.(m, order) ?? noMatch('order-not-possible', `this ${rule.id} tail can't be written ${order}`, m.at);
+    },
     cost: () => rule.cost(m),
     apply: (graph, order, bytes) => ({ tail, ...rule.apply(graph, m, order, bytes) }),
     describe: (words) => rule.describe(m, words),
@@ -172,8 +183,8 @@ export function refusal(rule: { readonly id: string }, at: NodeProto, reason: No
 }
 
 /** The class map of a tail whose rewrite puts a Conv before its pool, when that Conv yields the scores. */
-export function finalScoresMap(m: TailMatch, change: TailChange): ClassMapAnswer {
-  if (!m.finalScores) {
+export function classMapOf(m: TailMatch, change: TailChange): ClassMapAnswer {
+  if (!m.classMaps) {
     return { none: `'${m.output}' is not the final scores (a nonlinearity and more layers follow, as in an MLP head): maps before the pool would be hidden units, not classes` };
   }
   if (!change.classMap) return { none: 'pool-first: the 1×1 Conv runs on the pooled vector, so there is no map (use --order conv-first)' };
@@ -181,13 +192,15 @@ export function finalScoresMap(m: TailMatch, change: TailChange): ClassMapAnswer
 }
 
 /**
- * The one order policy. An explicit --order is obeyed where the form has a choice. `auto` puts the
- * Conv before the pool exactly where that gives class maps (the layer yields the final scores);
- * elsewhere (the first layer of an MLP head) conv-first would only cost H·W times the MACs.
- * `cam` (class maps asked for) needs conv-first exactly where `auto` already chooses it.
+ * The one order policy. An explicit --order is what the user gets (a tail that can't be written so
+ * is refused, see Tail.refuseOrder). `auto` never makes a model slower: pool-first costs what the
+ * linear layer cost, conv-first H·W times as much (5–17 % of a whole CNN), so conv-first only where
+ * class maps are asked for (`cam`: --cam, gapify cam) and the form has them.
  */
-export function decideOrder(option: OrderOption, tail: Tail, _cam: boolean): Order | undefined {
-  if (tail.orders.length === 0) return undefined;
-  if (option !== 'auto') return tail.orders.includes(option) ? option : tail.orders[0];
-  return tail.match.finalScores ? 'conv-first' : 'pool-first';
+export function decideOrder(option: OrderOption, tail: Tail, cam: boolean): Order | undefined {
+  const { orders } = tail;
+  if (orders.length === 0) return undefined;
+  if (option !== 'auto') return option;
+  if (cam && tail.match.classMaps && orders.includes('conv-first')) return 'conv-first';
+  return orders.includes('pool-first') ? 'pool-first' : orders[0];
 }

@@ -12,7 +12,7 @@ import { readModel } from '../../src/onnx/model-io.js';
 import { DataType } from '../../src/onnx/schema.js';
 import { readFloats } from '../../src/onnx/tensor.js';
 import { classifier, opCounts, producerOf, saveModel, tempDir } from '../support/models.js';
-import { assertConvFirstTail, assertVerifiedWithin, C, FIXTURES, gapFlatten, gemm, K, rewriter } from '../support/rewrite.js';
+import { assertConvFirstTail, assertPoolFirstTail, assertVerifiedWithin, C, FIXTURES, gapFlatten, gemm, K, rewriter } from '../support/rewrite.js';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
@@ -26,7 +26,7 @@ describe('generated fixtures: every core form is rewritten exactly', () => {
       assert.equal(report.written, true);
       assert.equal(report.rewritten.length, 1);
       assert.deepEqual(report.refused, []);
-      assert.equal(report.rewritten[0]!.order, 'conv-first');
+      assert.equal(report.rewritten[0]!.order, 'pool-first', 'never slower than the original by default');
       const counts = opCounts(out);
       assert.equal(counts.Gemm ?? 0, 0);
       assert.equal(counts.MatMul ?? 0, 0);
@@ -34,8 +34,13 @@ describe('generated fixtures: every core form is rewritten exactly', () => {
       // Shape plumbing of the old tail is gone, backbone untouched.
       assert.equal(counts.Shape ?? 0, 0);
       assert.equal(counts.Conv, 3);
-      assertConvFirstTail(out, 'logits');
+      assertPoolFirstTail(out, 'logits');
       assertVerifiedWithin(report, name === 'fp16_tail' ? 1e-2 : 1e-5);
+      // With class maps asked for: conv-first, the map before the pool.
+      const cam = await run(input, { cam: true });
+      assert.equal(cam.report.rewritten[0]!.order, 'conv-first');
+      assertConvFirstTail(cam.out, 'logits');
+      assertVerifiedWithin(cam.report, name === 'fp16_tail' ? 1e-2 : 1e-5);
       // Output names, dtypes and declared shapes are the original's.
       const before = readModel(input).model.graph!;
       const after = readModel(out).model.graph!;
@@ -45,13 +50,16 @@ describe('generated fixtures: every core form is rewritten exactly', () => {
   }
 
   test('fan-out: the pooled features stay a graph output', async () => {
-    const { report, out } = await run(join(FIXTURES, 'fanout_tail.onnx'));
-    assert.equal(report.written, true);
-    const counts = opCounts(out);
-    assert.equal(counts.Gemm ?? 0, 0);
-    assert.equal(counts.GlobalAveragePool, 2, 'the original pool feeds `features`; the new one pools class maps');
-    assert.equal(producerOf(out, 'features')?.op_type, 'Flatten');
-    assertVerifiedWithin(report, 1e-5);
+    for (const [order, pools] of [['pool-first', 1], ['conv-first', 2]] as const) {
+      const { report, out } = await run(join(FIXTURES, 'fanout_tail.onnx'), { order });
+      assert.equal(report.written, true);
+      const counts = opCounts(out);
+      assert.equal(counts.Gemm ?? 0, 0);
+      // Pool-first: the Conv reads the model's own pooled map. Conv-first: a new pool averages the class maps.
+      assert.equal(counts.GlobalAveragePool, pools);
+      assert.equal(producerOf(out, 'features')?.op_type, 'Flatten');
+      assertVerifiedWithin(report, 1e-5);
+    }
   });
 
   test('global max pool is refused: max-pool', async () => {
@@ -82,26 +90,40 @@ describe('generated fixtures: every core form is rewritten exactly', () => {
 });
 
 describe('real PyTorch exports', () => {
-  test('shufflenet_v2_x0_5: ReduceMean(keepdims 0) → Gemm becomes Conv → GAP → Flatten', async () => {
+  test('shufflenet_v2_x0_5: ReduceMean(keepdims 0) → Gemm becomes GlobalAveragePool → Conv → Flatten (Conv first with --order conv-first)', async () => {
     const { report, out } = await run(join(FIXTURES, 'shufflenet_v2_x0_5.onnx'));
     assert.equal(report.written, true);
     assert.equal(opCounts(out).Gemm ?? 0, 0);
-    assertConvFirstTail(out, 'logits');
+    assertPoolFirstTail(out, 'logits');
     assertVerifiedWithin(report, 1e-5);
+    const cf = await run(join(FIXTURES, 'shufflenet_v2_x0_5.onnx'), { order: 'conv-first' });
+    assertConvFirstTail(cf.out, 'logits');
+    assertVerifiedWithin(cf.report, 1e-5);
   });
 
-  test('mobilenet_v3_small: the first Gemm moves before the pool, the second stays', async () => {
+  test('mobilenet_v3_small: both Linear layers become 1×1 Convs on the pooled map, no Gemm left', async () => {
     const { report, out } = await run(join(FIXTURES, 'mobilenet_v3_small.onnx'));
     assert.equal(report.written, true);
     assert.equal(report.rewritten.length, 1);
     const change = report.rewritten[0]!;
     assert.equal(change.order, 'pool-first');
-    assert.match(change.notes.join(' '), /classifier\.3\/Gemm' stays/);
-    assert.equal(opCounts(out).Gemm, 1);
-    assert.equal(producerOf(out, 'logits')?.op_type, 'Gemm');
-    assert.equal(producerOf(out, '/classifier/classifier.0/Gemm_output_0')?.op_type, 'Flatten');
+    assert.deepEqual(change.layers.map((l) => [l.op, l.weight, l.became]), [['Gemm', [1024, 576], 'Conv 1×1'], ['Gemm', [1000, 1024], 'Conv 1×1']]);
+    assert.match(change.notes.join(' '), /all 2 linear layers become 1×1 Convs/);
+    const counts = opCounts(out);
+    assert.equal(counts.Gemm ?? 0, 0);
+    assert.equal(counts.MatMul ?? 0, 0);
+    assert.equal(producerOf(out, 'logits')?.op_type, 'Flatten');
+    // The Hardswish between the layers (HardSigmoid · x at opset 13) works on the first Conv's [N, 1024, 1, 1] map.
+    const second = producerOf(out, producerOf(out, 'logits')!.input[0]!)!;
+    assert.equal(producerOf(out, second.input[0]!)?.op_type, 'Mul');
     assert.deepEqual(report.refused, [], 'squeeze-and-excitation pools are not classifier tails');
     assertVerifiedWithin(report, 1e-5);
+    // Conv-first moves only the first layer before the pool; the second is a 1×1 Conv after it.
+    const cf = await run(join(FIXTURES, 'mobilenet_v3_small.onnx'), { order: 'conv-first' });
+    assert.equal(opCounts(cf.out).Gemm ?? 0, 0);
+    assert.match(cf.report.rewritten[0]!.notes.join(' '), /first layer moves before the pool/);
+    assert.equal(cf.report.rewritten[0]!.classMap, undefined, 'hidden units, not classes');
+    assertVerifiedWithin(cf.report, 1e-5);
   });
 });
 
@@ -226,13 +248,16 @@ describe('forms built in code', () => {
         return [['logits', ['N', K]], ['aux', ['N', K]], ['/Flatten_output_0', ['N', C]]];
       },
     });
-    const { report, out } = await rewriteBuilt('two-heads', model);
-    assert.equal(report.rewritten.length, 2);
-    assert.equal(opCounts(out).Gemm ?? 0, 0);
-    assert.equal(producerOf(out, '/Flatten_output_0')?.op_type, 'Flatten');
-    assertConvFirstTail(out, 'logits');
-    assertConvFirstTail(out, 'aux');
-    assertVerifiedWithin(report, 1e-5);
+    for (const order of ['pool-first', 'conv-first'] as const) {
+      const { report, out } = await rewriteBuilt(`two-heads-${order}`, model, { order });
+      assert.equal(report.rewritten.length, 2);
+      assert.equal(opCounts(out).Gemm ?? 0, 0);
+      assert.equal(producerOf(out, '/Flatten_output_0')?.op_type, 'Flatten');
+      const assertTail = order === 'pool-first' ? assertPoolFirstTail : assertConvFirstTail;
+      assertTail(out, 'logits');
+      assertTail(out, 'aux');
+      assertVerifiedWithin(report, 1e-5);
+    }
   });
 
   test('weight from a Constant node and through Identity; a weight shared with another node is copied, not changed', async () => {

@@ -52,3 +52,92 @@ describe('spatial tails', () => {
     assert.equal(counts.Flatten, 1, 'only the final Flatten after the GlobalAveragePool');
   });
 });
+
+describe('not spatial tails, and spatial tails that are refused', () => {
+  type Net = Parameters<Parameters<typeof classifier>[0]['tail']>[0];
+  /** backbone [N,16,16,16] → MaxPool 4×4 → [N,16,4,4] → `head` → Gemm(16·4·4 → 10) → logits. */
+  const spatial = (head: (net: Net, map: string) => string, inFeatures = C * 16): ReturnType<typeof classifier> => classifier({
+    tail(net, x) {
+      const map = net.op('MaxPool', '/features/MaxPool', [x], { kernel_shape: [4, 4], strides: [4, 4] });
+      net.op('Gemm', '/fc/Gemm', [head(net, map), net.weight('fc.weight', [K, inFeatures], net.normals(K * inFeatures, 0.1)), net.weight('fc.bias', [K], net.uniforms(K, 0.1))], { transB: 1 }, 'logits');
+      return [['logits', ['N', K]]];
+    },
+  });
+
+  // ConvNeXt: GAP → LayerNorm → Flatten → Linear. The map is 1×1 because of the pool: a global tail, refused for the norm.
+  test('a Flatten of a map made 1×1 by a global pool (ConvNeXt) is no spatial tail: normalization-between, nothing written', async () => {
+    const model = classifier({
+      opset: 17,
+      tail(net, x) {
+        const pooled = net.op('GlobalAveragePool', '/pool/GlobalAveragePool', [x]);
+        const ln = net.op('LayerNormalization', '/norm/LayerNormalization', [pooled, net.weight('ln.w', [1], [1]), net.weight('ln.b', [1], [0])], { axis: 1 });
+        const f = net.op('Flatten', '/Flatten', [ln], { axis: 1 });
+        net.op('Gemm', '/fc/Gemm', [f, net.weight('fc.weight', [K, C], net.normals(K * C, 0.3)), net.weight('fc.bias', [K], net.uniforms(K, 0.1))], { transB: 1 }, 'logits');
+        return [['logits', ['N', K]]];
+      },
+    });
+    const { report } = await rewriteBuilt('convnext-like', model);
+    assert.deepEqual(report.rewritten, []);
+    assert.deepEqual(report.refused.map((r) => [r.rule, r.code]), [['global', 'normalization-between']]);
+    assert.equal(report.written, false);
+  });
+
+  // timm's 'avgmax' pool: 0.5 · (GAP + GlobalMaxPool) → Flatten → Linear.
+  test("timm's 0.5·(avg + max) pool is no spatial tail: max-pool, once, nothing written", async () => {
+    const model = classifier({
+      tail(net, x) {
+        const avg = net.op('GlobalAveragePool', '/pool/GlobalAveragePool', [x]);
+        const max = net.op('GlobalMaxPool', '/pool/GlobalMaxPool', [x]);
+        const mixed = net.op('Mul', '/pool/Mul', [net.op('Add', '/pool/Add', [avg, max]), net.weight('half', [], [0.5])]);
+        const f = net.op('Flatten', '/Flatten', [mixed], { axis: 1 });
+        net.op('Gemm', '/fc/Gemm', [f, net.weight('fc.weight', [K, C], net.normals(K * C, 0.3)), net.weight('fc.bias', [K], net.uniforms(K, 0.1))], { transB: 1 }, 'logits');
+        return [['logits', ['N', K]]];
+      },
+    });
+    const { report } = await rewriteBuilt('timm-avgmax', model);
+    assert.deepEqual(report.rewritten, []);
+    assert.deepEqual(report.refused.map((r) => r.code), ['max-pool']);
+    assert.equal(report.written, false);
+  });
+
+  test('a Flatten with axis 2 is refused: not-a-flatten', async () => {
+    const { report } = await rewriteBuilt('flatten-axis2', spatial((net, map) => net.op('Flatten', '/Flatten', [map], { axis: 2 }), 16));
+    assert.deepEqual(report.refused.map((r) => [r.rule, r.code]), [['spatial', 'not-a-flatten']]);
+  });
+
+  test('flattened features also read elsewhere are refused: not-a-flatten', async () => {
+    const model = classifier({
+      tail(net, x) {
+        const map = net.op('MaxPool', '/features/MaxPool', [x], { kernel_shape: [4, 4], strides: [4, 4] });
+        const f = net.op('Flatten', '/Flatten', [map], { axis: 1 }, 'features');
+        net.op('Gemm', '/fc/Gemm', [f, net.weight('fc.weight', [K, C * 16], net.normals(K * C * 16, 0.1)), net.weight('fc.bias', [K], net.uniforms(K, 0.1))], { transB: 1 }, 'logits');
+        return [['logits', ['N', K]], ['features', ['N', C * 16]]];
+      },
+    });
+    const { report } = await rewriteBuilt('spatial-fanout', model);
+    assert.deepEqual(report.refused.map((r) => [r.rule, r.code]), [['spatial', 'not-a-flatten']]);
+  });
+
+  test('a Reshape that is not a flatten of C·H·W is refused: not-a-flatten', async () => {
+    // [N, 16, 4, 4] (256 features) to [-1, 128]: two rows per sample, the batch folded.
+    const model = spatial((net, map) => net.op('Reshape', '/Reshape', [map, net.constInt64('/shape', [2], [-1, 128])]), 128);
+    const { report } = await rewriteBuilt('spatial-reshape', model);
+    assert.deepEqual(report.rewritten, []);
+    assert.deepEqual(report.refused.map((r) => [r.rule, r.code]), [['spatial', 'not-a-flatten']]);
+  });
+
+  test('a weight that does not fit the map is refused: shape-mismatch', async () => {
+    const { report } = await rewriteBuilt('spatial-mismatch', spatial((net, map) => net.op('Flatten', '/Flatten', [map], { axis: 1 }), 128));
+    assert.deepEqual(report.refused.map((r) => [r.rule, r.code]), [['spatial', 'shape-mismatch']]);
+    assert.equal(report.written, false);
+  });
+
+  test('unknown map dims are refused: unknown-dims, and the refused tail still pins the size (lint)', async () => {
+    // The map's shape goes through an op static inference does not know; --no-probe keeps it unknown.
+    const model = spatial((net, map) => net.op('Flatten', '/Flatten', [net.op('Einsum', '/Einsum', [map], { equation: 'nchw->nchw' })], { axis: 1 }));
+    const path = saveModel(tmp.dir, 'spatial-unknown.onnx', model);
+    const { report } = await run(path, { probe: false });
+    assert.deepEqual(report.refused.map((r) => [r.rule, r.code]), [['spatial', 'unknown-dims']]);
+    assert.equal(readModel(path).model.graph!.node.some((n) => n.op_type === 'Einsum'), true);
+  });
+});

@@ -48,6 +48,16 @@ export function assertConvFirstTail(out: string, output: string): void {
   assert.deepEqual(attrInts(conv!, 'kernel_shape'), [1, 1]);
 }
 
+/** The rewritten global tail in pool-first order: (pooled map) → Conv 1×1 → Flatten producing `output`, no Gemm. */
+export function assertPoolFirstTail(out: string, output: string): void {
+  const flatten = producerOf(out, output);
+  assert.equal(flatten?.op_type, 'Flatten');
+  const conv = producerOf(out, flatten!.input[0]!);
+  assert.equal(conv?.op_type, 'Conv');
+  assert.deepEqual(attrInts(conv!, 'kernel_shape'), [1, 1]);
+  assert.match(producerOf(out, conv!.input[0]!)?.op_type ?? '', /^(GlobalAveragePool|ReduceMean)$/);
+}
+
 /** A Gemm (transB=1 unless `attrs` say otherwise) with the classifier's weights, producing `out`. */
 export function gemm(net: Net, x: string, out = 'logits', attrs: Record<string, number | { f: number }> = { transB: 1 }): string {
   const { w, b } = net.classifier();

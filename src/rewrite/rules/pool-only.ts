@@ -31,7 +31,7 @@ export const poolOnlyRule: TailRule<PoolOnlyMatch> = {
     if (!featureShape) return undefined;
     const walked = walkFromPool(graph, pool, shapes);
     if (walked.tails.length || walked.refusals.length) return undefined;
-    const m: PoolOnlyMatch = { at: node, featureShape, layers: [], output: pool.output, finalScores: false, pool };
+    const m: PoolOnlyMatch = { at: node, featureShape, layers: [], output: pool.output, classMaps: false, pool };
     return { findings: [tailFinding(this, m)], claims: [node] };
   },
 

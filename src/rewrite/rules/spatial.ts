@@ -21,11 +21,11 @@ import { makeNode } from '../../onnx/builder.js';
 import type { NodeProto } from '../../onnx/schema.js';
 import { dimsText, nodeLabel, thousands } from '../../text.js';
 import { addConvParams, baseName, convNode, removedSince } from '../emit.js';
-import { layerOps, layerParams, matchLinear, type LinearLayer } from '../linear.js';
-import { elementwiseRegion, isFinalScores, isLinearLayerOp, isTrainingMode } from '../ops.js';
+import { followingLayers, layerOps, layerParams, matchLinear } from '../linear.js';
+import { isFinalScores, isLinearLayerOp, isTrainingMode } from '../ops.js';
 import { knownDims } from '../read.js';
 import { noMatch, type NoMatch } from '../reasons.js';
-import { finalScoresMap, refusal, tailFinding, type Refusal, type TailFinding, type TailMatch, type TailRule } from '../rule.js';
+import { classMapOf, refusal, tailFinding, type Refusal, type TailFinding, type TailMatch, type TailRule } from '../rule.js';
 
 export interface SpatialMatch extends TailMatch {
   /** The map X that is flattened. */
@@ -75,36 +75,19 @@ function matchSpatial(rule: TailRule<SpatialMatch>, node: NodeProto, graph: Grap
   if (consumers.length !== 1 || graph.isGraphOutput(features)) {
     return refuse(noMatch('not-a-flatten', `the flattened features of '${label}' are also read elsewhere`, node));
   }
-  const layers: LinearLayer[] = [];
-  const reshapedValues: string[] = [];
-  let current: NodeProto = first;
-  let value = features;
-  for (;;) {
-    const lin = matchLinear(graph, current, value, shapes);
-    if (!lin) break;
-    if ('code' in lin) {
-      if (layers.length === 0) return refuse(lin);
-      break;
-    }
-    if (layers.length === 0 && lin.inFeatures !== dims.reduce((a, b) => a * b, 1)) {
-      return refuse(noMatch('shape-mismatch', `'${nodeLabel(lin.nodes[0]!)}' expects ${lin.inFeatures} features, the map has ${dims.join('×')}`, node));
-    }
-    layers.push(lin);
-    // Continue into the next layer only if the activations between are elementwise and private.
-    const region = elementwiseRegion(graph, lin.output);
-    const next = region.exits.length === 1 ? region.exits[0]! : undefined;
-    if (!next || region.outputs.length || !isLinearLayerOp(graph, next.node) || next.node.input[0] !== next.value) break;
-    if (region.nodes.some((n) => n.output.slice(1).some((o) => o && graph.isUsed(o)))) break;
-    const probe = matchLinear(graph, next.node, next.value, shapes);
-    if (!probe || 'code' in probe) break;
-    // Every output of the ops in between becomes a map, a Dropout's unused mask included.
-    reshapedValues.push(...region.values, ...region.nodes.flatMap((n) => n.output.slice(1).filter(Boolean)));
-    current = next.node;
-    value = next.value;
+  const lin = matchLinear(graph, first, features);
+  if (!lin) return undefined;
+  if ('code' in lin) return refuse(lin);
+  if (lin.inFeatures !== dims.reduce((a, b) => a * b, 1)) {
+    return refuse(noMatch('shape-mismatch', `'${nodeLabel(lin.nodes[0]!)}' expects ${lin.inFeatures} features, the map has ${dims.join('×')}`, node));
   }
+  // Later layers follow while the activations between are elementwise and private to the head.
+  const later = followingLayers(graph, lin.output);
+  const layers = [lin, ...later.layers];
+  const reshapedValues = later.between;
   const last = layers[layers.length - 1]!;
   return tailFinding(rule, {
-    at: node, featureShape: inShape, layers, output: last.output, finalScores: isFinalScores(graph, last.output),
+    at: node, featureShape: inShape, layers, output: last.output, classMaps: isFinalScores(graph, last.output),
     input, reshapedValues: reshapedValues.filter((v) => v !== last.output),
   });
 }
@@ -184,5 +167,5 @@ export const spatialRule: TailRule<SpatialMatch> = {
     }];
   },
 
-  classMap: (m, change) => finalScoresMap(m, change),
+  classMap: (m, change) => classMapOf(m, change),
 };
