@@ -277,6 +277,72 @@ const fixtures: Fixture[] = [
     },
   }),
 
+  // squeeze2_tail: PyTorch's `x.squeeze(-1).squeeze(-1)`: two Squeezes of one axis each, one Flatten in effect.
+  //
+  //   /relu_1 ─ GlobalAveragePool ─ [N,16,1,1] ─ Squeeze(axes [-1]) ─ [N,16,1] ─ Squeeze(axes [-1]) ─ [N,16] ─ Gemm ─ logits
+  fixture('squeeze2_tail.onnx', 'x.squeeze(-1).squeeze(-1): GlobalAveragePool → Squeeze → Squeeze → Gemm, opset 13', {
+    tail(net, x) {
+      x = net.op('GlobalAveragePool', '/avgpool/GlobalAveragePool', [x]);
+      x = net.op('Squeeze', '/Squeeze', [x, net.constInt64('/Constant', [1], [-1])]);
+      x = net.op('Squeeze', '/Squeeze_1', [x, net.constInt64('/Constant_1', [1], [-1])]);
+      linear(net, x);
+    },
+  }),
+
+  // channels_last_tail: a Linear after `x.permute(0, 2, 3, 1)` (code ported from TF/JAX): the
+  // MatMul works on the last axis of [N,1,1,16], a Flatten follows. The weight is fc.weight
+  // transposed, so the logits are resnet_tail's.
+  //
+  //   /relu_1 ─ GlobalAveragePool ─ [N,16,1,1] ─ Transpose(perm [0,2,3,1]) ─ [N,1,1,16]
+  //     ─ MatMul(fc.weight_t [16,10]) ─ Add(fc.bias) ─ [N,1,1,10] ─ Flatten ─ logits [N,10]
+  fixture('channels_last_tail.onnx', 'permute(0, 2, 3, 1) → Linear: GlobalAveragePool → Transpose → MatMul → Add → Flatten', {
+    tail(net, x) {
+      x = net.op('GlobalAveragePool', '/avgpool/GlobalAveragePool', [x]);
+      x = net.op('Transpose', '/Transpose', [x], { perm: [0, 2, 3, 1] });
+      const { w, b } = net.classifier();
+      const wt = new Array<number>(16 * 10);
+      for (let o = 0; o < 10; o++) for (let i = 0; i < 16; i++) wt[i * 10 + o] = w[o * 16 + i]!;
+      x = net.op('MatMul', '/fc/MatMul', [x, net.weight('fc.weight_t', [16, 10], wt)]);
+      x = net.op('Add', '/fc/Add', [x, net.weight('fc.bias', [10], b)]);
+      net.op('Flatten', '/Flatten', [x], { axis: 1 }, 'logits');
+    },
+  }),
+
+  // mlp_tail: MobileNetV3's classifier: Linear → Hardswish → Dropout → Linear after the pool.
+  //
+  //   /relu_1 ─ GlobalAveragePool ─ Flatten ─ Gemm(16→12) ─ HardSwish ─ Dropout ─ Gemm(12→10) ─ logits
+  fixture('mlp_tail.onnx', 'MLP head: GlobalAveragePool → Flatten → Gemm → HardSwish → Dropout → Gemm, opset 14', {
+    opset: 14,
+    tail(net, x) {
+      x = net.op('GlobalAveragePool', '/avgpool/GlobalAveragePool', [x]);
+      x = net.op('Flatten', '/Flatten', [x], { axis: 1 });
+      x = net.op('Gemm', '/classifier/0/Gemm', [x, net.weight('classifier.0.weight', [12, 16], net.normals(12 * 16, 0.25)), net.weight('classifier.0.bias', [12], net.uniforms(12, 0.25))], gemmAttrs);
+      x = net.op('HardSwish', '/classifier/1/HardSwish', [x]);
+      x = net.op('Dropout', '/classifier/2/Dropout', [x]);
+      net.op('Gemm', '/classifier/3/Gemm', [x, net.weight('classifier.3.weight', [10, 12], net.normals(10 * 12, 0.3)), net.weight('classifier.3.bias', [10], net.uniforms(10, 0.25))], gemmAttrs, 'logits');
+    },
+  }),
+
+  // qdq_tail: resnet_tail as onnxruntime's quantize_static (QDQ format) writes it: the pooled
+  // activations quantized to uint8 and back, the weight int8 per output channel, the bias int32
+  // with scale activation·weight scale, the logits quantized to uint8 and back.
+  //
+  //   /relu_1 ─ GlobalAveragePool ─ Q ─ DQ ─ Flatten ─ Gemm ─ Q ─ DQ ─ logits
+  //                       fc.weight: DQ(int8 [10,16], scale [10], axis 0) ─┘   │
+  //                       fc.bias:   DQ(int32 [10], scale [10], axis 0) ───────┘
+  fixture('qdq_tail.onnx', 'QDQ (quantize_static) resnet tail: GlobalAveragePool → Q/DQ → Flatten → Gemm(DQ int8 weight, DQ int32 bias) → Q/DQ', {
+    tail(net, x) {
+      const inScale = 4 / 255;
+      x = net.qdq('/avgpool/GlobalAveragePool_output_0', net.op('GlobalAveragePool', '/avgpool/GlobalAveragePool', [x]), inScale, 0);
+      x = net.op('Flatten', '/Flatten', [x], { axis: 1 });
+      const { w, b } = net.classifier();
+      const fw = net.dequantized('fc.weight', [10, 16], w, 0);
+      const fb = net.dequantizedBias('fc.bias', b, inScale, 'fc.weight_scale');
+      const y = net.op('Gemm', '/fc/Gemm', [x, fw, fb], gemmAttrs);
+      net.op('Identity', '/logits/Identity', [net.qdq('/fc/Gemm_output_0', y, 8 / 255, 128)], {}, 'logits');
+    },
+  }),
+
   // fp16_tail: resnet_tail entirely in float16 (input, weights in raw_data, output).
   //
   //   input f16 [N,3,32,32] ─ backbone (f16) ─ GlobalAveragePool ─ Flatten ─ Gemm ─ logits f16 [N,10]
@@ -346,7 +412,7 @@ async function check(): Promise<void> {
   // Same function, same weights: same logits.
   const ref = outputs.get('resnet_tail.onnx')?.logits;
   if (!ref) throw new Error('resnet_tail.onnx did not run');
-  for (const f of ['reshape_const_tail.onnx', 'reshape_shape_tail.onnx', 'squeeze_tail.onnx', 'reducemean_tail.onnx', 'matmul_add_tail.onnx', 'fanout_tail.onnx', 'transA_tail.onnx']) {
+  for (const f of ['reshape_const_tail.onnx', 'reshape_shape_tail.onnx', 'squeeze_tail.onnx', 'squeeze2_tail.onnx', 'channels_last_tail.onnx', 'reducemean_tail.onnx', 'matmul_add_tail.onnx', 'fanout_tail.onnx', 'transA_tail.onnx']) {
     const got = outputs.get(f)?.logits;
     if (!got) throw new Error(`${f}: no logits`);
     const d = maxDiff(ref, got);
@@ -364,8 +430,11 @@ async function check(): Promise<void> {
   if (!probs || !(maxDiff(softmax, probs) < 1e-6)) throw new Error('softmax_tail.onnx: probs are not softmax(resnet_tail logits)');
   const fp16 = outputs.get('fp16_tail.onnx')?.logits;
   if (!fp16 || !(maxDiff(ref, fp16) < 0.05)) throw new Error(`fp16_tail.onnx: logits differ from resnet_tail's by ${fp16 ? maxDiff(ref, fp16) : 'all'}`);
+  // Quantized: within a few steps of the logits' scale (8/255) of the float model.
+  const qdq = outputs.get('qdq_tail.onnx')?.logits;
+  if (!qdq || !(maxDiff(ref, qdq) < 0.15)) throw new Error(`qdq_tail.onnx: logits differ from resnet_tail's by ${qdq ? maxDiff(ref, qdq) : 'all'}`);
   const maxLogit = Math.max(...ref.map(Math.abs));
-  console.log(`  equivalent tails agree with resnet_tail (max |logit| ${maxLogit.toFixed(3)}; fp16 within ${maxDiff(ref, fp16).toFixed(4)})`);
+  console.log(`  equivalent tails agree with resnet_tail (max |logit| ${maxLogit.toFixed(3)}; fp16 within ${maxDiff(ref, fp16).toFixed(4)}; qdq within ${maxDiff(ref, qdq).toFixed(4)})`);
 }
 
 async function main(): Promise<void> {

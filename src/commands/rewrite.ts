@@ -30,7 +30,7 @@ export const EXAMPLES = `
 Examples:
   $ gapify resnet50.onnx                      writes resnet50.gap.onnx, verified with onnxruntime
   $ gapify model.onnx -o model.nin.onnx --json
-  $ gapify model.onnx --input-shape input:1,3,320,320 --order pool-first
+  $ gapify model.onnx --input-shape input:1,3,320,320 --order conv-first
   $ gapify model.onnx --dry-run               report what would change, write nothing
   $ gapify vgg16.onnx --dynamic-size --cam    any input size, plus a logits_cam output with the class maps
 
@@ -45,7 +45,7 @@ export function rewriteCommand(io: CliIO): Command {
     .option('--in-place', 'allow the output to replace the input file')
     .option('--no-verify', 'skip the onnxruntime check (the report says so)')
     .option('--dry-run', 'analyse and report; write nothing')
-    .addOption(new Option('--order <order>', 'where the 1×1 Conv goes relative to the pool').choices(ORDERS).default('auto'))
+    .addOption(new Option('--order <order>', 'where the 1×1 Conv goes relative to the pool: auto is pool-first (never slower), conv-first where --cam asks for class maps').choices(ORDERS).default('auto'))
     .option('--input-shape <spec>', "input dims for symbolic ones, onnxsim's syntax: name:1,3,224,224 (name optional for one input); repeatable", collect)
     .option('--atol <n>', 'absolute tolerance (default 1e-4; 1e-2 for float16 outputs)', parseNonNegative)
     .option('--rtol <n>', 'relative tolerance (default 1e-3; 1e-2 for float16 outputs)', parseNonNegative)

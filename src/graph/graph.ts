@@ -242,6 +242,14 @@ export class GraphView {
     this.dirty = true;
   }
 
+  /** Puts `next` where `old` is (same outputs, other inputs: a node re-wired by a rewrite). */
+  replace(old: NodeProto, next: NodeProto): void {
+    const at = this.nodes.indexOf(old);
+    if (at < 0) throw new GraphStructureError(`node '${old.name || old.op_type}' is not in the graph`);
+    this.nodes[at] = next;
+    this.dirty = true;
+  }
+
   /**
    * Removes `nodes` whatever reads their outputs — the caller has handed those outputs to new
    * nodes — then cleans up what only they were reading (see removeDead).

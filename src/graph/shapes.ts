@@ -279,6 +279,19 @@ const cast: Handler = (c) => {
   return [c.shape(0)];
 };
 
+/** QuantizeLinear: the shape kept, the zero point's type (uint8 without one); DequantizeLinear: the scale's type. */
+const quantize: Handler = (c) => {
+  const zeroPointType = c.type(2);
+  c.setType(0, zeroPointType ?? DataType.UINT8);
+  return [c.shape(0)];
+};
+
+const dequantize: Handler = (c) => {
+  const scaleType = c.type(1);
+  c.setType(0, scaleType ?? DataType.FLOAT);
+  return [c.shape(0)];
+};
+
 const dropout: Handler = (c) => {
   c.setType(1, DataType.BOOL);
   return [c.shape(0), c.shape(0)];
@@ -668,6 +681,7 @@ const HANDLERS = new Map<string, Handler>([
   ['Conv', conv], ['ConvTranspose', convTranspose],
   ['BatchNormalization', batchNorm], ['LayerNormalization', layerNorm],
   ['Identity', identity], ['Cast', cast], ['Dropout', dropout],
+  ['QuantizeLinear', quantize], ['DequantizeLinear', dequantize],
   ['Concat', concat], ['Split', split], ['Slice', slice], ['Reshape', reshape], ['Flatten', flatten],
   ['Squeeze', squeeze], ['Unsqueeze', unsqueeze], ['Transpose', transpose],
   ['Gemm', gemm], ['MatMul', matmul], ['ArgMax', argReduce], ['ArgMin', argReduce],

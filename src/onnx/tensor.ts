@@ -222,6 +222,8 @@ export function makeTensor(name: string, dtype: number, dims: readonly number[],
       case DataType.BFLOAT16: view.setUint16(i * 2, floatToBfloat16(v), true); break;
       case DataType.INT64: view.setBigInt64(i * 8, BigInt(Math.trunc(v)), true); break;
       case DataType.INT32: view.setInt32(i * 4, v, true); break;
+      case DataType.INT16: view.setInt16(i * 2, v, true); break;
+      case DataType.UINT16: view.setUint16(i * 2, v, true); break;
       case DataType.UINT8: case DataType.BOOL: view.setUint8(i, v); break;
       case DataType.INT8: view.setInt8(i, v); break;
       default: throw new TensorError(`makeTensor '${name}': unsupported ${dtypeName(dtype)}`);

@@ -18,6 +18,8 @@ export interface ConvParamNames {
   readonly bias?: string;
   /** A BatchNormalization was folded in. */
   readonly folded: boolean;
+  /** Nodes added to compute the parameters (a QDQ weight's new DequantizeLinear). */
+  readonly nodes?: readonly NodeProto[];
 }
 
 /** Adds `layer`'s weight (and bias, if it has one) as Conv parameters with a `kernel`, `affine` folded in. */

@@ -122,7 +122,7 @@ export function applyHead(graph: GraphView, m: HeadMatch, order: Order | undefin
   const names = how.params(first, kernel, 0);
   const single = layers.length === 1;
   const out = outputs[0]!;
-  const added: NodeProto[] = [];
+  const added: NodeProto[] = [...(names.nodes ?? [])];
   let classMap: string | undefined;
   if (order === 'conv-first') {
     // One layer: its map holds the classes. More: hidden units, pooled into the next layer's input.
@@ -146,7 +146,8 @@ export function applyHead(graph: GraphView, m: HeadMatch, order: Order | undefin
   const before = new Set(graph.nodes);
   graph.insertAfter(first.nodes[0], added);
   rest.forEach((layer, i) => {
-    const emitted = convLayer(graph, baseName(layer.nodes[0]!), layer.input, how.params(layer, kernel, i + 1), kernel, outputs[i + 1]!, i === rest.length - 1);
+    const params = how.params(layer, kernel, i + 1);
+    const emitted = [...(params.nodes ?? []), ...convLayer(graph, baseName(layer.nodes[0]!), layer.input, params, kernel, outputs[i + 1]!, i === rest.length - 1)];
     graph.insertAfter(layer.nodes[0], emitted);
     added.push(...emitted);
   });

@@ -37,6 +37,8 @@ export function isElementwiseOn(graph: GraphView, node: NodeProto, inRegion: (v:
   const op = node.op_type ?? '';
   if (op === 'Dropout') return !node.output[1] || !graph.isUsed(node.output[1]);
   if (op === 'Clip') return node.input.slice(1).every((i) => !i || isScalarConstant(graph, i));
+  // A QDQ model's activation (de)quantization, one scale for the tensor: elementwise whatever the rank.
+  if (op === 'QuantizeLinear' || op === 'DequantizeLinear') return node.input.slice(1).every((i) => !i || isScalarConstant(graph, i));
   if (UNARY_ELEMENTWISE.has(op)) return true;
   if (BINARY_ELEMENTWISE.has(op) && node.input.length === 2) {
     return node.input.every((i) => inRegion(i) || isScalarConstant(graph, i));

@@ -68,6 +68,47 @@ export class Net {
     return output;
   }
 
+  /**
+   * `values` (float, `dims`) as a QDQ model stores a weight: int8, symmetric, one scale per index
+   * of `axis` (per tensor when undefined), behind a DequantizeLinear. Returns the dequantized value.
+   */
+  dequantized(name: string, dims: number[], values: ArrayLike<number>, axis?: number): string {
+    const groups = axis === undefined ? 1 : dims[axis]!;
+    const inner = axis === undefined ? values.length : dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const groupOf = (i: number): number => (axis === undefined ? 0 : Math.floor(i / inner) % groups);
+    const scales = new Array<number>(groups).fill(0);
+    for (let i = 0; i < values.length; i++) scales[groupOf(i)] = Math.max(scales[groupOf(i)]!, Math.abs(values[i]!) / 127);
+    for (let g = 0; g < groups; g++) if (scales[g] === 0) scales[g] = 1;
+    const q = Array.from(values, (v, i) => Math.max(-127, Math.min(127, Math.round(v / scales[groupOf(i)]!))));
+    const shape = axis === undefined ? [] : [groups];
+    this.initializers.push(
+      makeTensor(`${name}_quantized`, DataType.INT8, dims, q),
+      makeTensor(`${name}_scale`, DataType.FLOAT, shape, scales),
+      makeTensor(`${name}_zero_point`, DataType.INT8, shape, new Array<number>(groups).fill(0)),
+    );
+    return this.op('DequantizeLinear', `${name}_DequantizeLinear`, [`${name}_quantized`, `${name}_scale`, `${name}_zero_point`], axis === undefined ? {} : { axis }, name);
+  }
+
+  /** A bias as quantize_static stores it: int32 with scale inputScale · weightScales[k], per output. */
+  dequantizedBias(name: string, values: readonly number[], inputScale: number, weightScale: string): string {
+    const w = this.initializers.find((t) => t.name === weightScale)!;
+    const ws = Array.from(new Float32Array(w.raw_data!.buffer.slice(w.raw_data!.byteOffset, w.raw_data!.byteOffset + w.raw_data!.byteLength)));
+    const scales = values.map((_, k) => inputScale * (ws[ws.length === 1 ? 0 : k] ?? 1));
+    this.initializers.push(
+      makeTensor(`${name}_quantized`, DataType.INT32, [values.length], values.map((v, k) => Math.round(v / scales[k]!))),
+      makeTensor(`${name}_scale`, DataType.FLOAT, [values.length], scales),
+      makeTensor(`${name}_zero_point`, DataType.INT32, [values.length], new Array<number>(values.length).fill(0)),
+    );
+    return this.op('DequantizeLinear', `${name}_DequantizeLinear`, [`${name}_quantized`, `${name}_scale`, `${name}_zero_point`], { axis: 0 }, name);
+  }
+
+  /** An activation's QuantizeLinear → DequantizeLinear pair: uint8, one scale and zero point. */
+  qdq(scope: string, x: string, scale: number, zeroPoint: number): string {
+    this.initializers.push(makeTensor(`${scope}_scale`, DataType.FLOAT, [], [scale]), makeTensor(`${scope}_zero_point`, DataType.UINT8, [], [zeroPoint]));
+    const q = this.op('QuantizeLinear', `${scope}/QuantizeLinear`, [x, `${scope}_scale`, `${scope}_zero_point`]);
+    return this.op('DequantizeLinear', `${scope}/DequantizeLinear`, [q, `${scope}_scale`, `${scope}_zero_point`]);
+  }
+
   conv(scope: string, x: string, cin: number, cout: number, k: number, stride: number, pad: number): string {
     const fanIn = cin * k * k;
     const w = this.weight(`${scope}.weight`, [cout, cin, k, k], this.normals(cout * fanIn, Math.sqrt(2 / fanIn)));
