@@ -52,3 +52,30 @@ export class SizeLocked<Report = unknown> extends VerificationError {
     super(message);
   }
 }
+
+// --- inside gapify -------------------------------------------------------------------------------
+// Thrown by one layer and turned into a GapifyError (or a lint finding) where that layer is called,
+// so a user never sees them raw.
+
+/** The wire format is broken at `path` (a field path like `graph.node[3].attribute[0]`). */
+export class WireError extends Error {
+  constructor(
+    message: string,
+    readonly path: string,
+  ) {
+    super(path ? `${path}: ${message}` : message);
+    this.name = 'WireError';
+  }
+}
+
+/** A tensor's data contradicts its dims or dtype. */
+export class TensorError extends Error {}
+
+/** The graph breaks a rule the view relies on (a value produced twice, a cycle, …). */
+export class GraphStructureError extends Error {}
+
+/** A lazily read model's skipped bytes can't be loaded (the file was closed, or shrank). */
+export class UnloadedBytesError extends Error {}
+
+/** A model built in code (onnx/builder.ts) is malformed: the caller's bug. */
+export class BuilderError extends Error {}

@@ -16,7 +16,7 @@ export function formatComparison(c: Comparison, indent = '  '): string[] {
   const lines: string[] = [];
   for (const o of c.outputs) {
     const status = o.ok ? 'ok' : `DIFFERENT${o.reason ? ` (${o.reason})` : ''}`;
-    lines.push(`${indent}${o.name} [${o.shapeA.join(', ')}] ${o.dtypeA}  max abs ${errorText(o.maxAbsError)}  max rel ${errorText(o.maxRelError)}  ${status}`);
+    lines.push(`${indent}${o.name} ${shapeText(o.shapeA)} ${o.dtypeA}  max abs ${errorText(o.maxAbsError)}  max rel ${errorText(o.maxRelError)}  ${status}`);
   }
   for (const m of c.missing) lines.push(`${indent}${m}: missing from the second model`);
   for (const m of c.extra) lines.push(`${indent}${m}: only in the second model`);
@@ -46,7 +46,7 @@ const shortLabel = (n: Parameters<typeof nodeLabel>[0]): string => nodeLabel(n).
 export function formatReport(r: GapifyReport): string {
   const lines: string[] = [`gapify ${r.input}`];
   for (const i of r.inputs) {
-    lines.push(`  input ${i.name}: [${i.shape.join(', ')}] ${i.dtype}${i.note ? `  (${i.note.replace(/^[^:]*:\s*/, '')})` : ''}`);
+    lines.push(`  input ${i.name}: ${shapeText(i.shape)} ${i.dtype}${i.note ? `  (${i.note.replace(/^[^:]*:\s*/, '')})` : ''}`);
   }
   r.rewritten.forEach((c, k) => {
     const order = c.order ? `, ${c.order}` : '';
@@ -63,7 +63,7 @@ export function formatReport(r: GapifyReport): string {
   for (const f of r.refused) lines.push(`  not rewritten (${f.code}): ${f.reason}`);
   for (const g of r.alreadyGap) lines.push(`  already a GAP head: Conv '${nodeLabel(g.conv)}'${g.classes !== undefined ? ` (${g.classes} classes)` : ''} → GlobalAveragePool '${nodeLabel(g.pool)}' — nothing to rewrite`);
   for (const o of r.cam?.outputs ?? []) {
-    lines.push(`  cam: output '${o.name}' [${o.shape?.map((d) => d ?? '?').join(', ') ?? '?'}] = class maps '${o.classMap}'${o.source === 'gap-head' ? ' of the GAP head' : ''}; '${o.scores}' is their spatial mean`);
+    lines.push(`  cam: output '${o.name}' ${shapeText(o.shape)} = class maps '${o.classMap}'${o.source === 'gap-head' ? ' of the GAP head' : ''}; '${o.scores}' is their spatial mean`);
   }
   for (const s of r.cam?.skipped ?? []) lines.push(`  cam: no class map for the tail at '${nodeLabel(s.at)}': ${s.reason}`);
   if (r.rewritten.length === 0 && r.refused.length === 0 && r.alreadyGap.length === 0) lines.push('  no classifier tail found');
@@ -86,7 +86,7 @@ export function sizeLines(s: SizeReport): string[] {
   if (s.pins.length > SHOWN_PINS) lines.push(`    … and ${s.pins.length - SHOWN_PINS} more pins (--json lists them all)`);
   const c = s.check;
   if (c.status === 'passed') {
-    const outs = c.outputs.map((o) => `${o.name} [${o.also.join(', ')}]`).join(', ');
+    const outs = c.outputs.map((o) => `${o.name} ${shapeText(o.also)}`).join(', ');
     lines.push(`    runs at ${sizeText(s.also)}: ${outs} (onnxruntime; same names, dtypes and class dims as at ${sizeText(s.trained)})`);
   } else if (c.status === 'failed') {
     for (const p of c.problems) lines.push(`    at ${sizeText(s.also)}: ${p}`);
@@ -120,8 +120,10 @@ const refusalJson = (f: Refusal): object => ({
 
 const alreadyGapJson = (g: AlreadyGap): object => ({ kind: g.kind, pool: nodeLabel(g.pool), conv: nodeLabel(g.conv), classes: g.classes });
 
+// `op` and `reason` are the fields --json gave pins before they had a kind and a detail.
 export const pinJson = (p: SizePin): object => ({
-  kind: p.kind, node: p.node ? nodeLabel(p.node) : null, ...(p.input !== undefined ? { input: p.input } : {}), detail: p.detail, found: p.found, fixedByRewrite: p.fixedByRewrite,
+  kind: p.kind, node: p.node ? nodeLabel(p.node) : null, op: p.node?.op_type ?? null, ...(p.input !== undefined ? { input: p.input } : {}),
+  detail: p.detail, reason: p.detail, found: p.found, fixedByRewrite: p.fixedByRewrite,
 });
 
 /** The report as plain data for --json: nodes by their labels. */

@@ -9,6 +9,9 @@ export const thousands = (n: number): string => String(n).replace(/\B(?=(\d{3})+
 /** A count, '?' when unknown. */
 export const count = (n: number | undefined): string => (n === undefined ? '?' : thousands(n));
 
+/** A number to four significant digits, exponent notation outside [1e-3, 1e4). */
+export const numberText = (x: number): string => (x === 0 ? '0' : Math.abs(x) >= 1e-3 && Math.abs(x) < 1e4 ? String(Number(x.toPrecision(4))) : x.toExponential(2));
+
 /** An error magnitude: '—' when there is none to give, else one significant digit. */
 export const errorText = (n: number | null): string => (n === null ? '—' : n === 0 ? '0' : n.toExponential(1));
 
@@ -35,8 +38,8 @@ export function countChange(before: number, after: number | null | undefined): s
 
 type DimText = number | string | null | undefined;
 
-/** Dims as `64×7×7`, unknown ones as `?`. */
-export const dimsText = (dims: readonly DimText[]): string => dims.map((d) => d ?? '?').join('×');
+/** Dims as `64×7×7`, unknown ones as `?` (`scalar` for rank 0). */
+export const dimsText = (dims: readonly DimText[]): string => (dims.length === 0 ? 'scalar' : dims.map((d) => d ?? '?').join('×'));
 
 /** A shape as `[1, 64, 7, 7]`, unknown dims as `?`. */
 export const shapeText = (dims: readonly DimText[] | undefined): string => (dims ? `[${dims.map((d) => d ?? '?').join(', ')}]` : '[?]');

@@ -17,7 +17,7 @@ import type { ModelProto } from '../onnx/schema.js';
 import { floatToHalf, halfToFloat } from '../onnx/tensor.js';
 import { alreadyGapOf, analyzeWithProbe, refusalsOf, rewriteModel } from '../rewrite/index.js';
 import { analyzeRewritten, describePins, imageInputs, makeSizeDynamic, nodeFromOrtError, parseSize, planSizes, type Size } from '../size/index.js';
-import { nodeLabel, scoreText, sizeText } from '../text.js';
+import { nodeLabel, scoreText, shapeText, sizeText } from '../text.js';
 import { compareTensors, keepOutputs, tolerancesFor, type TensorValue } from '../verify/compare.js';
 import { NO_INPUT_SHAPES } from '../verify/input-shapes.js';
 import { resolveInputs } from '../verify/inputs.js';
@@ -130,7 +130,7 @@ export async function classActivationMaps(modelPath: string, imagePath: string, 
   const declared = input.declared;
   const nchw = imageInputs(file.model).find((i) => i.name === input.name)?.hAxis === 2;
   if (!nchw || input.shape[1] !== 3) {
-    throw new UsageError(`gapify cam feeds a [1, 3, H, W] (NCHW, RGB) image; input '${input.name}' of ${file.path} is [${(declared ?? input.shape).map((d) => d ?? '?').join(', ')}]`);
+    throw new UsageError(`gapify cam feeds a [1, 3, H, W] (NCHW, RGB) image; input '${input.name}' of ${file.path} is ${shapeText(declared ?? input.shape)}`);
   }
   if (input.shape[0] !== 1) throw new UsageError(`gapify cam feeds one image; input '${input.name}' of ${file.path} has a fixed batch of ${input.shape[0]}`);
   if (input.dtype !== 'float32' && input.dtype !== 'float16') throw new UsageError(`gapify cam feeds float images; input '${input.name}' of ${file.path} is ${input.dtype}`);
@@ -201,7 +201,7 @@ export async function classActivationMaps(modelPath: string, imagePath: string, 
   const scores = floats(scoresT);
   const maps = floats(camT);
   const [, k = 0, h = 1, w = 1] = camT.dims;
-  if (camT.dims.length !== 4 || scores.length !== k) throw new RuntimeError(`class maps '${cam.name}' are [${camT.dims.join(', ')}] for ${scores.length} scores; expected [1, ${scores.length}, h, w]`);
+  if (camT.dims.length !== 4 || scores.length !== k) throw new RuntimeError(`class maps '${cam.name}' are ${shapeText(camT.dims)} for ${scores.length} scores; expected [1, ${scores.length}, h, w]`);
   if (h * w === 1) notes.push(`the class maps are 1×1 at ${sizeText(size)}: every pixel has the same heat; a larger --size shows where (the head is evaluated densely there)`);
   const probs = softmax(scores);
   const label = (i: number): { label?: string } => (opts.labels?.[i] !== undefined ? { label: opts.labels[i]! } : {});

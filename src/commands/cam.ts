@@ -65,7 +65,7 @@ export function formatCam(r: CamResult, output: string): string {
     ? `  check: the original model gives the same outputs on this image (${r.check.outputs.map((o) => `${o.name} max abs ${errorText(o.maxAbsError)}`).join(', ')})`
     : `  check: skipped (${r.check.reason})`);
   lines.push('  top classes:');
-  for (const [i, t] of r.top.entries()) lines.push(`    ${String(i + 1).padStart(2)}. class ${String(t.index).padEnd(5)} score ${scoreText(t.score).padStart(8)}  p ${scoreText(t.prob)}${t.label ? `  ${t.label}` : ''}`);
+  for (const [i, t] of r.top.entries()) lines.push(`    ${String(i + 1).padStart(2)}. class ${String(t.index).padEnd(5)} score ${scoreText(t.score).padStart(8)}  p ${t.prob.toFixed(3)}${t.label ? `  ${t.label}` : ''}`);
   for (const n of r.notes) lines.push(`  note: ${n}`);
   const shown = r.classes.map((k) => `class ${k.index}`).join(', ');
   lines.push(`  wrote ${output} (${shown}${r.classes.length > 1 ? ', one panel each, left to right' : ''})`);

@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { VerificationError } from '../errors.js';
 import { formatComparison } from '../report.js';
+import { shapeText } from '../text.js';
 import { compareModels, comparisonFailures } from '../verify/compare.js';
 import { NO_INPUT_SHAPES, parseInputShapes } from '../verify/input-shapes.js';
 import { collect, parseNonNegative, parseSeed } from './options.js';
@@ -51,7 +52,7 @@ export function checkCommand(io: CliIO): Command {
         io.out(JSON.stringify({ ok: comparison.ok, failures, comparison }, null, 2));
       } else {
         const lines = [`gapify check ${comparison.a} ${comparison.b}`];
-        for (const i of comparison.inputs) lines.push(`  input ${i.name}: [${i.shape.join(', ')}] ${i.dtype}`);
+        for (const i of comparison.inputs) lines.push(`  input ${i.name}: ${shapeText(i.shape)} ${i.dtype}`);
         for (const n of comparison.notes) lines.push(`  note: ${n}`);
         lines.push(...formatComparison(comparison));
         lines.push(comparison.ok ? '  equal' : '  DIFFERENT');

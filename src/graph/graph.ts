@@ -5,8 +5,9 @@
 import type { AttributeProto, GraphProto, NodeProto, TensorProto, ValueInfoProto } from '../onnx/schema.js';
 import { AttributeType } from '../onnx/schema.js';
 import { emptyTensor } from '../onnx/tensor.js';
+import { GraphStructureError } from '../errors.js';
 
-export class GraphStructureError extends Error {}
+export { GraphStructureError };
 
 /** Names read inside a node's subgraphs (If/Loop/Scan bodies) that come from the enclosing scope. */
 function outerScopeReads(node: NodeProto): string[] {

@@ -22,6 +22,9 @@ import {
   type TensorShapeProto_Dimension,
   type ValueInfoProto,
 } from './schema.js';
+import { BuilderError } from '../errors.js';
+
+export { BuilderError };
 
 export { makeTensor, emptyTensor } from './tensor.js';
 
@@ -52,8 +55,6 @@ export type AttrValue =
   | { readonly strings: readonly (string | Uint8Array)[] }
   | { readonly tensors: readonly TensorProto[] }
   | { readonly graphs: readonly GraphProto[] };
-
-export class BuilderError extends Error {}
 
 const utf8 = new TextEncoder();
 

@@ -16,19 +16,12 @@ import { fileURLToPath } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import protobuf from 'protobufjs';
 import { UNKNOWN, type I64 } from './schema.js';
+import { WireError } from '../errors.js';
+
+export { WireError };
 
 /** The bytes a decoded message was read from; non-enumerable so a spread copy does not inherit it. */
 export const SOURCE: unique symbol = Symbol('onnx.sourceBytes');
-
-export class WireError extends Error {
-  constructor(
-    message: string,
-    readonly path: string,
-  ) {
-    super(path ? `${path}: ${message}` : message);
-    this.name = 'WireError';
-  }
-}
 
 export interface DecodeLimits {
   /** Deepest message nesting accepted (subgraphs inside attributes nest). */

@@ -18,6 +18,9 @@
 import { closeSync, readSync } from 'node:fs';
 import { copyRange, writeAll } from './file-copy.js';
 import { WIRE_I32, WIRE_I64, WIRE_LEN, WIRE_VARINT } from './codec.js';
+import { UnloadedBytesError } from '../errors.js';
+
+export { UnloadedBytesError };
 
 /** Read granularity: small fields near each other are read with one call. */
 const BLOCK = 1 << 16;
@@ -33,7 +36,6 @@ const TENSOR_RAW_DATA = 9;
 class Fallback extends Error {}
 
 /** The file was closed: unread bytes can no longer be loaded (lint's read-only mode). */
-export class UnloadedBytesError extends Error {}
 
 type Level = 'model' | 'graph' | 'tensor';
 

@@ -4,6 +4,9 @@
 // precision and rounded once when written back in the weight's own dtype.
 
 import { DataType, type I64, type TensorProto } from './schema.js';
+import { TensorError } from '../errors.js';
+
+export { TensorError };
 
 export type FloatDType = typeof DataType.FLOAT | typeof DataType.FLOAT16 | typeof DataType.BFLOAT16 | typeof DataType.DOUBLE;
 
@@ -32,8 +35,6 @@ export function elementSize(t: number): number | undefined {
     default: return undefined;
   }
 }
-
-export class TensorError extends Error {}
 
 export function toNumber(v: I64, what: string): number {
   if (typeof v === 'bigint') throw new TensorError(`${what} ${v} is out of range`);

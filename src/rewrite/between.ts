@@ -3,7 +3,7 @@
 // BatchNormalization (folded into the weights).
 
 import { attrInt, attrInts, isDefaultDomain, type GraphView } from '../graph/graph.js';
-import { nodeLabel } from '../text.js';
+import { nodeLabel, shapeText } from '../text.js';
 import type { Shapes } from '../graph/shapes.js';
 import type { NodeProto } from '../onnx/schema.js';
 import { isTrainingMode } from './ops.js';
@@ -98,7 +98,7 @@ export function unitDimStep(graph: GraphView, node: NodeProto, layout: FeatureLa
     if (batchOk && (b === -1 ? a !== -1 : b === c)) return FLAT;
   }
   if (!outShape) return noMatch('unknown-dims', `the target shape of Reshape '${label}' can't be determined`, node);
-  return noMatch('not-a-flatten', `Reshape '${label}' gives [${outShape.join(', ')}], not [N, C] (up to dims of 1)`, node);
+  return noMatch('not-a-flatten', `Reshape '${label}' gives ${shapeText(outShape)}, not [N, C] (up to dims of 1)`, node);
 }
 
 export const CROSS_CHANNEL_NORMS = new Set(['LayerNormalization', 'ReduceMean', 'ReduceSum', 'ReduceL2', 'LpNormalization', 'InstanceNormalization', 'GroupNormalization', 'MeanVarianceNormalization', 'RMSNormalization']);
@@ -120,7 +120,7 @@ export function classifyBetween(graph: GraphView, node: NodeProto, layout: Featu
   if (op === 'BatchNormalization') {
     if (isTrainingMode(graph, node)) return noMatch('training-output-used', `BatchNormalization '${label}' runs in training mode`, node);
     // ONNX normalizes axis 1: the channels only in the [N, C, …] layout.
-    if (layout.channel !== 1) return noMatch('not-linear-between', `BatchNormalization '${label}' normalizes axis 1, which is not the channels of [${shapes.get(node.input[0] ?? '')?.join(', ') ?? '?'}]`, node);
+    if (layout.channel !== 1) return noMatch('not-linear-between', `BatchNormalization '${label}' normalizes axis 1, which is not the channels of ${shapeText(shapes.get(node.input[0] ?? ''))}`, node);
     if (!node.input.slice(1, 5).every((i) => i && graph.constant(i))) {
       return noMatch('not-linear-between', `BatchNormalization '${label}' has non-constant statistics`, node);
     }

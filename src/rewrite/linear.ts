@@ -2,7 +2,7 @@
 // What every tail form rewrites into a convolution.
 
 import { attr, attrInt, isDefaultDomain, type GraphView } from '../graph/graph.js';
-import { nodeLabel } from '../text.js';
+import { nodeLabel, shapeText } from '../text.js';
 import type { NodeProto, TensorProto } from '../onnx/schema.js';
 import { isFloatDType } from '../onnx/tensor.js';
 import { elementwiseRegion, isIntegerLinearOp, isLinearLayerOp } from './ops.js';
@@ -124,7 +124,7 @@ function finishLinear(
     biasDq = b.dequantized;
     if (!biasDq && !isFloatDType(bias.data_type)) return noMatch('unsupported-dtype', `the bias of '${label}' is not a float tensor`, node);
     if (!biasFits(bias, outFeatures)) {
-      return noMatch('bias-depends-on-batch', `the bias of '${label}' has shape [${bias.dims.join(', ')}], not [${outFeatures}] or [1, ${outFeatures}]`, node);
+      return noMatch('bias-depends-on-batch', `the bias of '${label}' has shape ${shapeText(bias.dims.map(Number))}, not [${outFeatures}] or [1, ${outFeatures}]`, node);
     }
   }
   const dequantized = w.dequantized || biasDq ? { dequantized: { ...(w.dequantized ? { weight: w.dequantized } : {}), ...(biasDq ? { bias: biasDq } : {}) } } : {};

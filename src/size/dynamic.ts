@@ -18,7 +18,7 @@ import { RuntimeError } from '../errors.js';
 import type { ShapeInference } from '../graph/shapes.js';
 import type { ModelFile } from '../onnx/model-io.js';
 import type { ModelProto, TensorShapeProto_Dimension, ValueInfoProto } from '../onnx/schema.js';
-import { printable, sizeText } from '../text.js';
+import { printable, shapeText, sizeText } from '../text.js';
 import type { ResolvedInput } from '../verify/inputs.js';
 import { probeValues } from '../verify/probe.js';
 import type { SizeAnalysis } from './analysis.js';
@@ -170,7 +170,7 @@ export async function runAtSizes(file: ModelFile, model: ModelProto, plan: SizeP
     if (b.dtype !== t.dtype) problems.push(`output '${t.name}' is ${b.dtype} at ${sizeText(plan.also)} but ${t.dtype} at ${sizeText(plan.trained)}`);
     const keep = spatial.has(t.name) ? 2 : t.dims.length;
     const same = b.dims.length === t.dims.length && t.dims.slice(0, keep).every((d, i) => d === b.dims[i]);
-    if (!same) problems.push(`output '${t.name}' is [${b.dims.join(', ')}] at ${sizeText(plan.also)} but [${t.dims.join(', ')}] at ${sizeText(plan.trained)}`);
+    if (!same) problems.push(`output '${t.name}' is ${shapeText(b.dims)} at ${sizeText(plan.also)} but ${shapeText(t.dims)} at ${sizeText(plan.trained)}`);
   }
   return { trained, also, problems };
 }

@@ -3,7 +3,7 @@
 
 import { UsageError } from '../errors.js';
 import type { ModelProto } from '../onnx/schema.js';
-import { sizeText } from '../text.js';
+import { shapeText, sizeText } from '../text.js';
 import { declaredInputs, isChannelsLast, type DeclaredInput, type ResolvedInput } from '../verify/inputs.js';
 
 /** [height, width]. */
@@ -64,7 +64,7 @@ export interface SizePlan {
 export function trySizePlan(model: ModelProto, inputs: readonly ResolvedInput[], also?: Size): SizePlan | string {
   const images = imageInputs(model).filter((im) => inputs.some((i) => i.name === im.name));
   if (images.length === 0) {
-    const list = inputs.map((i) => `'${i.name}' [${i.shape.join(', ')}]`).join(', ') || 'none';
+    const list = inputs.map((i) => `'${i.name}' ${shapeText(i.shape)}`).join(', ') || 'none';
     return `the model has no image input of rank 4 (inputs: ${list})`;
   }
   const sizes = images.map((im): Size => {

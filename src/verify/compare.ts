@@ -17,7 +17,8 @@
 import { dtypeName, halfToFloat } from '../onnx/tensor.js';
 import { parseModel, readModelLazy } from '../onnx/model-io.js';
 import type { ModelProto } from '../onnx/schema.js';
-import { formatShape, NO_INPUT_SHAPES, type InputShapeSpec } from './input-shapes.js';
+import { NO_INPUT_SHAPES, type InputShapeSpec } from './input-shapes.js';
+import { dimsText, numberText } from '../text.js';
 import { declaredInputs, DEFAULT_SEED, inputNotes, makeSeededInputs, ortDType, resolveInputs, type ResolvedInput } from './inputs.js';
 import type { InferenceSession } from 'onnxruntime-node';
 import { runSession, sourceLabel, withSession, type ModelSource } from './ort.js';
@@ -222,7 +223,7 @@ function checkInputs(inputs: readonly ResolvedInput[], declB: readonly InputDecl
     }
     d.dims.forEach((v, i) => {
       if (typeof v === 'number' && v !== input.shape[i]) {
-        problems.push(`input '${input.name}': B fixes dim ${i} at ${v}, but it is fed as ${input.shape[i]} (shape ${formatShape(input.shape)})`);
+        problems.push(`input '${input.name}': B fixes dim ${i} at ${v}, but it is fed as ${input.shape[i]} (shape ${dimsText(input.shape)})`);
       }
     });
   }
@@ -258,16 +259,12 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-function fmt(x: number): string {
-  return x === 0 ? '0' : Math.abs(x) >= 1e-3 && Math.abs(x) < 1e4 ? String(Number(x.toPrecision(4))) : x.toExponential(2);
-}
-
 /** Compares one output of A with the same-named output of B. */
 export function compareTensors(name: string, a: TensorValue, b: TensorValue, tol: Tolerances): OutputComparison {
   const head = { name, dtypeA: a.type, dtypeB: b.type, shapeA: [...a.dims], shapeB: [...b.dims] };
   const skipped = { maxAbsError: null, maxRelError: null, mismatched: 0, nanMismatch: false, ok: false };
   if (a.type !== b.type) return { ...head, ...skipped, reason: `dtype ${a.type} vs ${b.type}` };
-  if (!sameShape(a.dims, b.dims)) return { ...head, ...skipped, reason: `shape ${formatShape(a.dims)} vs ${formatShape(b.dims)}` };
+  if (!sameShape(a.dims, b.dims)) return { ...head, ...skipped, reason: `shape ${dimsText(a.dims)} vs ${dimsText(b.dims)}` };
 
   const da = a.data as ArrayLike<unknown>;
   const db = b.data as ArrayLike<unknown>;
@@ -311,7 +308,7 @@ export function compareTensors(name: string, a: TensorValue, b: TensorValue, tol
   if (!ok) {
     const parts = [`${mismatched} of ${n} elements differ`];
     if (nanMismatch) parts.push('NaN on one side only');
-    if (maxAbs > 0) parts.push(`max abs error ${fmt(maxAbs)}`, `max rel error ${fmt(maxRel)}`);
+    if (maxAbs > 0) parts.push(`max abs error ${numberText(maxAbs)}`, `max rel error ${numberText(maxRel)}`);
     reason = exact ? parts.join(', ') : `${parts.join(', ')} (atol ${tol.atol}, rtol ${tol.rtol})`;
   }
   return { ...head, maxAbsError: maxAbs, maxRelError: maxRel, mismatched, nanMismatch, ok, ...(reason === undefined ? {} : { reason }) };

@@ -1,7 +1,7 @@
 // Verification with onnxruntime: which inputs to feed, running two models and comparing their
 // outputs, and probing intermediate shapes. onnxruntime-node itself is imported on first use only.
 
-export { formatShape, NO_INPUT_SHAPES, parseInputShapes, type InputShapeSpec } from './input-shapes.js';
+export { NO_INPUT_SHAPES, parseInputShapes, type InputShapeSpec } from './input-shapes.js';
 export {
   declaredInputs,
   DEFAULT_DIMS,

@@ -57,8 +57,3 @@ export function parseInputShapes(specs: readonly string[]): InputShapeSpec {
   }
   return unnamed === undefined ? { byName } : { byName, unnamed };
 }
-
-/** `1×3×224×224` (`scalar` for rank 0). */
-export function formatShape(dims: readonly (number | string)[]): string {
-  return dims.length === 0 ? 'scalar' : dims.join('×');
-}

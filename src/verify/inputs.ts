@@ -22,7 +22,8 @@ import type { Tensor } from 'onnxruntime-node';
 import { RuntimeError, UsageError } from '../errors.js';
 import { DataType, type ModelProto, type ValueInfoProto } from '../onnx/schema.js';
 import { dtypeName, floatToHalf } from '../onnx/tensor.js';
-import { formatShape, NO_INPUT_SHAPES, type InputShapeSpec } from './input-shapes.js';
+import { NO_INPUT_SHAPES, type InputShapeSpec } from './input-shapes.js';
+import { dimsText } from '../text.js';
 import { loadOrt } from './ort.js';
 
 /** onnxruntime's tensor element type names. */
@@ -211,7 +212,7 @@ export function resolveDeclaredInputs(inputs: readonly DeclaredInput[], spec: In
     } else {
       const dims = input.dims;
       if (user !== undefined && user.length !== dims.length) {
-        throw new UsageError(`--input-shape ${input.name}:${user.join(',')} has rank ${user.length}, but ${label} declares '${input.name}' with rank ${dims.length} (${formatShape(declared!.map((d) => d ?? '?'))})`);
+        throw new UsageError(`--input-shape ${input.name}:${user.join(',')} has rank ${user.length}, but ${label} declares '${input.name}' with rank ${dims.length} (${dimsText(declared!.map((d) => d ?? '?'))})`);
       }
       const roles = rolesOf(dims);
       shape = [];
@@ -242,11 +243,11 @@ export function resolveDeclaredInputs(inputs: readonly DeclaredInput[], spec: In
     let n = 1;
     for (const d of shape) n *= d;
     if (n > MAX_INPUT_ELEMENTS) {
-      throw new UsageError(`input '${input.name}' of ${label}: shape ${formatShape(shape)} has ${n} elements, more than gapify feeds (${MAX_INPUT_ELEMENTS})`);
+      throw new UsageError(`input '${input.name}' of ${label}: shape ${dimsText(shape)} has ${n} elements, more than gapify feeds (${MAX_INPUT_ELEMENTS})`);
     }
     const base = { name: input.name, elemType: input.elemType, dtype, shape, sources, declared };
     if (defaulted.length === 0) return base;
-    return { ...base, note: `${input.name}: ${defaulted.map((s) => `${s} (default)`).join(', ')} → ${formatShape(shape)}` };
+    return { ...base, note: `${input.name}: ${defaulted.map((s) => `${s} (default)`).join(', ')} → ${dimsText(shape)}` };
   });
 }
 

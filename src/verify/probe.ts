@@ -21,11 +21,13 @@ export interface ProbedValue {
   readonly dims: number[];
   /** onnxruntime type name ('float32', 'int64', ...). */
   readonly dtype: string;
+  /** The values, as onnxruntime returned them (a typed array). */
+  readonly data: unknown;
 }
 
 /**
  * Runs `model` — `file`'s model, or a rewrite of it — once on seeded inputs with `valueNames`
- * exposed as outputs, and returns each one's concrete dims and dtype. The I/O layer makes the
+ * exposed as outputs, and returns each one's concrete dims, dtype and values. The I/O layer makes the
  * runnable copy (withModelSource), so weights a lazy read skipped are there.
  */
 export async function probeValues(
@@ -56,7 +58,7 @@ export async function probeValues(
     for (const name of names) {
       const v = out[name];
       if (!v) throw new RuntimeError(`onnxruntime did not return '${name}' when probing ${label}`);
-      result.set(name, { dims: [...v.dims], dtype: v.type });
+      result.set(name, { dims: [...v.dims], dtype: v.type, data: v.data });
     }
     return result;
   }));

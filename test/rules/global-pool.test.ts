@@ -418,4 +418,86 @@ describe('forms built in code', () => {
     // B is [16, 10] (transB=0): Wc[k][c] = 0.5 · B[c][k].
     for (let k = 0; k < 10; k++) for (let c = 0; c < 16; c++) assert.ok(Math.abs(Wc[k * 16 + c]! - Math.fround(0.5 * W[c * 10 + k]!)) < 1e-7);
   });
+
+  test("chains judged by shape: x.squeeze(-1).squeeze(-1), x.view(N, 1, C), unsqueeze after flatten are one Flatten", async () => {
+    const forms: [string, (net: Parameters<Parameters<typeof classifier>[0]['tail']>[0], p: string) => string][] = [
+      ['squeeze twice', (net, p) => net.op('Squeeze', '/Squeeze_1', [net.op('Squeeze', '/Squeeze', [p, net.constInt64('/a', [1], [-1])]), net.constInt64('/b', [1], [-1])])],
+      ['reshape [N, 1, C] then squeeze', (net, p) => net.op('Squeeze', '/Squeeze', [net.op('Reshape', '/Reshape', [p, net.constInt64('/s', [3], [0, 1, C])]), net.constInt64('/a', [1], [1])])],
+      ['flatten, unsqueeze, flatten', (net, p) => net.op('Flatten', '/Flatten_1', [net.op('Unsqueeze', '/Unsqueeze', [net.op('Flatten', '/Flatten', [p], { axis: 1 }), net.constInt64('/a', [1], [2])])], { axis: 1 })],
+    ];
+    for (const [what, chain] of forms) {
+      const model = classifier({
+        tail(net, x) {
+          gemm(net, chain(net, net.op('GlobalAveragePool', '/pool/GlobalAveragePool', [x])));
+          return [['logits', ['N', K]]];
+        },
+      });
+      const { report, out } = await rewriteBuilt(`chain-${what.replace(/\W+/g, '-')}`, model);
+      assert.equal(report.rewritten.length, 1, what);
+      assertPoolFirstTail(out, 'logits');
+      assertVerifiedWithin(report, 1e-5);
+    }
+  });
+
+  test('chains that touch the batch or the channels are refused: not-a-flatten', async () => {
+    const forms: [string, (net: Parameters<Parameters<typeof classifier>[0]['tail']>[0], p: string) => string][] = [
+      // [N, C, 1, 1] → Squeeze(axis 1) is an error at C > 1; Unsqueeze(0) puts a dim before the batch.
+      ['unsqueeze before the batch', (net, p) => net.op('Reshape', '/Reshape', [net.op('Unsqueeze', '/Unsqueeze', [p, net.constInt64('/a', [1], [0])]), net.constInt64('/s', [2], [-1, C])])],
+      ['flatten axis 2 of [N, C, 1] (the channels into the batch)', (net, p) => net.op('Flatten', '/Flatten', [net.op('Reshape', '/Reshape', [p, net.constInt64('/s', [3], [0, C, 1])])], { axis: 2 })],
+    ];
+    for (const [what, chain] of forms) {
+      const model = classifier({
+        tail(net, x) {
+          gemm(net, chain(net, net.op('GlobalAveragePool', '/pool/GlobalAveragePool', [x])));
+          return [['logits', ['N', K]]];
+        },
+      });
+      const { report } = await rewriteBuilt(`bad-chain-${what.replace(/\W+/g, '-')}`, model);
+      assert.deepEqual(report.refused.map((r) => r.code), ['not-a-flatten'], what);
+      assert.equal(report.written, false, what);
+    }
+  });
+
+  test('channels_last_tail: a Linear after permute(0, 2, 3, 1) and its Flatten become one 1×1 Conv', async () => {
+    const { report, out } = await run(join(FIXTURES, 'channels_last_tail.onnx'));
+    assert.equal(report.rewritten.length, 1);
+    const counts = opCounts(out);
+    assert.deepEqual([counts.Transpose ?? 0, counts.MatMul ?? 0, counts.Add ?? 0], [0, 0, 0]);
+    assertPoolFirstTail(out, 'logits');
+    assertVerifiedWithin(report, 1e-5);
+  });
+
+  test("a channels-last Linear whose [N, 1, 1, K] output is the model's output is refused: not-a-flatten", async () => {
+    const model = classifier({
+      tail(net, x) {
+        const t = net.op('Transpose', '/Transpose', [net.op('GlobalAveragePool', '/pool/GlobalAveragePool', [x])], { perm: [0, 2, 3, 1] });
+        const { w } = net.classifier();
+        const wt = new Array<number>(C * K);
+        for (let k = 0; k < K; k++) for (let c = 0; c < C; c++) wt[c * K + k] = w[k * C + c]!;
+        net.op('MatMul', '/fc/MatMul', [t, net.weight('fc.weight_t', [C, K], wt)], {}, 'logits');
+        return [['logits', ['N', 1, 1, K]]];
+      },
+    });
+    const { report } = await rewriteBuilt('channels-last-4d', model);
+    assert.deepEqual(report.refused.map((r) => r.code), ['not-a-flatten']);
+  });
+
+  test("an MLP head whose hidden layer is also read elsewhere: the layers after it stay, and the report says so", async () => {
+    //   GAP ─ Flatten ─ Gemm(16→12) ─ Relu ─┬─ Gemm(12→10) ─ logits
+    //                                        └─ embedding (graph output)
+    const model = classifier({
+      tail(net, x) {
+        const h = net.op('Gemm', '/fc1/Gemm', [gapFlatten(net, x), net.weight('fc1.weight', [12, C], net.normals(12 * C, 0.3)), net.weight('fc1.bias', [12], net.uniforms(12, 0.1))], { transB: 1 });
+        const r = net.op('Relu', '/head/Relu', [h], {}, 'embedding');
+        net.op('Gemm', '/fc2/Gemm', [r, net.weight('fc2.weight', [K, 12], net.normals(K * 12, 0.3)), net.weight('fc2.bias', [K], net.uniforms(K, 0.1))], { transB: 1 }, 'logits');
+        return [['logits', ['N', K]], ['embedding', ['N', 12]]];
+      },
+    });
+    const { report, out } = await rewriteBuilt('mlp-shared', model);
+    assert.deepEqual(report.rewritten[0]?.layers.map((l) => l.became), ['Conv 1×1']);
+    assert.match(report.rewritten[0]!.notes.join(' '), /'\/fc2\/Gemm' after the head stays as it is/);
+    assert.equal(opCounts(out).Gemm, 1);
+    assertVerifiedWithin(report, 1e-5);
+  });
 });
+

@@ -19,7 +19,7 @@ import { attrInt, isDefaultDomain, type GraphView } from '../../graph/graph.js';
 import type { Shapes } from '../../graph/shapes.js';
 import { makeNode } from '../../onnx/builder.js';
 import type { NodeProto } from '../../onnx/schema.js';
-import { dimsText, nodeLabel, thousands } from '../../text.js';
+import { dimsText, nodeLabel, shapeText, thousands } from '../../text.js';
 import { addConvParams, baseName, convNode, removedSince } from '../emit.js';
 import { followingLayers, layerOps, layerParams, matchLinear } from '../linear.js';
 import { isFinalScores, isLinearLayerOp, isTrainingMode } from '../ops.js';
@@ -65,7 +65,7 @@ function matchSpatial(rule: TailRule<SpatialMatch>, node: NodeProto, graph: Grap
   }]);
   if (!inShape) return refuse(noMatch('unknown-dims', `the shape of '${input}' (flattened by '${label}') is unknown; give --input-shape`, node));
   const dims = knownDims(inShape.slice(1));
-  if (!dims) return refuse(noMatch('unknown-dims', `the map '${input}' flattened by '${label}' has symbolic dims [${inShape.join(', ')}]; give --input-shape`, node));
+  if (!dims) return refuse(noMatch('unknown-dims', `the map '${input}' flattened by '${label}' has symbolic dims ${shapeText(inShape)}; give --input-shape`, node));
   if (node.op_type === 'Flatten' && attrInt(node, 'axis', 1) !== 1) return refuse(noMatch('not-a-flatten', `Flatten '${label}' has axis ${attrInt(node, 'axis', 1)}`, node));
   if (node.op_type === 'Reshape') {
     const out = shapes.get(flat);
