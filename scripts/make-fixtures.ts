@@ -357,6 +357,61 @@ const fixtures: Fixture[] = [
 ];
 
 // ---------------------------------------------------------------------------------------------
+// Models that are not image classifiers, as a CI step that lints every .onnx of a repository meets
+// them: gapify has nothing to say about them (no image input, no classifier tail).
+
+const values = (n: number, seed: number): number[] => {
+  const r = new Rng(seed);
+  return Array.from({ length: n }, () => r.uniform(-0.5, 0.5));
+};
+
+// wakeword_mlp: a wake-word detector, an MLP over a 16×96 window of audio features.
+//
+//   features [1,16,96] ─ Flatten ─ Gemm(1536→32) ─ Relu ─ Gemm(32→1) ─ Sigmoid ─ score [1,1]
+const wakeword: Fixture = {
+  file: 'wakeword_mlp.onnx',
+  model: makeModel(makeGraph(
+    [
+      makeNode('Flatten', ['features'], ['/Flatten_output_0'], { axis: 1 }, '/Flatten'),
+      makeNode('Gemm', ['/Flatten_output_0', 'fc1.weight', 'fc1.bias'], ['/fc1/Gemm_output_0'], { transB: 1 }, '/fc1/Gemm'),
+      makeNode('Relu', ['/fc1/Gemm_output_0'], ['/relu/Relu_output_0'], {}, '/relu/Relu'),
+      makeNode('Gemm', ['/relu/Relu_output_0', 'fc2.weight', 'fc2.bias'], ['/fc2/Gemm_output_0'], { transB: 1 }, '/fc2/Gemm'),
+      makeNode('Sigmoid', ['/fc2/Gemm_output_0'], ['score'], {}, '/Sigmoid'),
+    ],
+    'wakeword', [makeValueInfo('features', DataType.FLOAT, [1, 16, 96])], [makeValueInfo('score', DataType.FLOAT, [1, 1])],
+    [
+      makeTensor('fc1.weight', DataType.FLOAT, [32, 1536], values(32 * 1536, 1)), makeTensor('fc1.bias', DataType.FLOAT, [32], values(32, 2)),
+      makeTensor('fc2.weight', DataType.FLOAT, [1, 32], values(32, 3)), makeTensor('fc2.bias', DataType.FLOAT, [1], [0.1]),
+    ],
+  ), { opset: 13, irVersion: 8, producer: 'gapify make-fixtures', docString: 'Not an image model: an MLP wake-word detector over a 1×16×96 feature window' }),
+};
+
+// vad_gru: a voice-activity detector, a bidirectional GRU with its state as an input and an output.
+//
+//   x [10,batch,40], h0 [2,batch,64] ─ GRU(64, bidirectional) ─ y [10,2,batch,64] ─ ReduceMean(axes 0, 1) ─ Gemm ─ logits [batch,2]
+//                                                               └ hn [2,batch,64]
+const H = 64;
+const vad: Fixture = {
+  file: 'vad_gru.onnx',
+  model: makeModel(makeGraph(
+    [
+      makeNode('GRU', ['x', 'gru.W', 'gru.R', 'gru.B', '', 'h0'], ['/gru/GRU_output_0', 'hn'], { hidden_size: H, direction: 'bidirectional' }, '/gru/GRU'),
+      makeNode('ReduceMean', ['/gru/GRU_output_0'], ['/ReduceMean_output_0'], { axes: [0, 1], keepdims: 0 }, '/ReduceMean'),
+      makeNode('Gemm', ['/ReduceMean_output_0', 'out.weight', 'out.bias'], ['logits'], { transB: 1 }, '/out/Gemm'),
+    ],
+    'vad',
+    [makeValueInfo('x', DataType.FLOAT, [10, 'batch', 40]), makeValueInfo('h0', DataType.FLOAT, [2, 'batch', H])],
+    [makeValueInfo('logits', DataType.FLOAT, ['batch', 2]), makeValueInfo('hn', DataType.FLOAT, [2, 'batch', H])],
+    [
+      makeTensor('gru.W', DataType.FLOAT, [2, 3 * H, 40], values(2 * 3 * H * 40, 4)), makeTensor('gru.R', DataType.FLOAT, [2, 3 * H, H], values(2 * 3 * H * H, 5)),
+      makeTensor('gru.B', DataType.FLOAT, [2, 6 * H], values(2 * 6 * H, 6)), makeTensor('out.weight', DataType.FLOAT, [2, H], values(2 * H, 7)), makeTensor('out.bias', DataType.FLOAT, [2], [0, 0]),
+    ],
+  ), { opset: 13, irVersion: 8, producer: 'gapify make-fixtures', docString: 'Not an image model: a GRU voice-activity detector whose state [2, batch, 64] is an input' }),
+};
+
+fixtures.push(wakeword, vad);
+
+// ---------------------------------------------------------------------------------------------
 // Checks through onnxruntime (graph optimizations off, so what runs is what the file says).
 
 function toFloat32(t: ort.Tensor): Float32Array {
@@ -404,7 +459,7 @@ async function check(): Promise<void> {
   for (const f of files) {
     const path = join(FIXTURES, f);
     // The exporter models have a fixed batch of 1 (mobilenet's is symbolic but 1 is fine).
-    const out = await run(path, f.endsWith('_tail.onnx') || f === 'already_gap.onnx' ? 2 : 1);
+    const out = await run(path, f.endsWith('_tail.onnx') || f === 'already_gap.onnx' || f === 'vad_gru.onnx' ? 2 : 1);
     outputs.set(f, out);
     const summary = Object.entries(out).map(([k, v]) => `${k}[${v.length}]`).join(' ');
     console.log(`  ok  ${f.padEnd(28)} ${(statSync(path).size / 1024).toFixed(1).padStart(8)} KB  ${summary}`);

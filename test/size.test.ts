@@ -6,6 +6,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { UsageError } from '../src/errors.js';
 import { gapify } from '../src/gapify.js';
 import { lintModel } from '../src/lint/index.js';
 import { nodeLabel } from '../src/text.js';
@@ -24,7 +25,15 @@ test('lint and --dynamic-size report the same pins for every fixture', async () 
     const fromLint = linted?.ruleId === 'fixed-input-size'
       ? linted.properties.pins.filter((p) => p.kind !== 'input' && !p.fixedByRewrite).map((p) => `${p.kind} ${p.node} ${p.detail}`)
       : [];
-    const report = await gapify(join(FIXTURES, f), { output: join(tmp.dir, f), dynamicSize: true, dryRun: true, allowFixedSize: true });
+    let report;
+    try {
+      report = await gapify(join(FIXTURES, f), { output: join(tmp.dir, f), dynamicSize: true, dryRun: true, allowFixedSize: true });
+    } catch (e) {
+      // No image input (an audio model): --dynamic-size has nothing to free, lint no pin to name.
+      assert.ok(e instanceof UsageError && /no image input/.test(e.message), `${f}: ${String(e)}`);
+      assert.deepEqual(fromLint, [], f);
+      continue;
+    }
     const fromRewrite = (report.size?.pins ?? []).map((p) => `${p.kind} ${p.node ? nodeLabel(p.node) : null} ${p.detail}`);
     assert.deepEqual(fromRewrite, fromLint, f);
     if (fromLint.length) pinned++;
