@@ -11,6 +11,10 @@ import { camCommand } from './commands/cam.js';
 import { lintCommand } from './commands/lint.js';
 import { checkCommand } from './commands/check.js';
 import type { CliIO } from './commands/io.js';
+import { oneLine, printable } from './text.js';
+
+/** An error is one line a user reads: names in it can't break it, and a very long one is cut. */
+const ERROR_LINE = 300;
 
 const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -21,7 +25,8 @@ export function buildProgram(io: CliIO): Command {
     .option('--debug', 'print stack traces for errors')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
+    // Commander's own messages quote the arguments given: printable, like every other line.
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s.split('\n').map(printable).join('\n')) });
   program.addCommand(rewriteCommand(io), { isDefault: true });
   program.addCommand(camCommand(io));
   program.addCommand(lintCommand(io));
@@ -50,7 +55,7 @@ export async function main(argv: string[]): Promise<number> {
   const io: CliIO = {
     out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
     progress: (line) => {
-      if (process.stderr.isTTY) process.stderr.write(`gapify: ${line}\n`);
+      if (process.stderr.isTTY) process.stderr.write(`gapify: ${oneLine(line)}\n`);
     },
   };
   const debug = argv.includes('--debug');
@@ -64,12 +69,12 @@ export async function main(argv: string[]): Promise<number> {
       return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : 2;
     }
     if (e instanceof GapifyError) {
-      process.stderr.write(`gapify: ${debug ? (e.stack ?? e.message) : e.message.split('\n')[0]}\n`);
+      process.stderr.write(`gapify: ${debug ? (e.stack ?? e.message) : oneLine(e.message, ERROR_LINE)}\n`);
       return e.exitCode;
     }
     const sys = systemError(e);
     if (sys) {
-      process.stderr.write(`gapify: ${debug ? `${sys}\n${(e as Error).stack ?? ''}` : sys}\n`);
+      process.stderr.write(`gapify: ${debug ? `${sys}\n${(e as Error).stack ?? ''}` : oneLine(sys, ERROR_LINE)}\n`);
       return 2;
     }
     process.stderr.write(`gapify: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);

@@ -5,7 +5,7 @@ import type { GapifyReport, Verification } from './result.js';
 import type { AlreadyGap, Refusal, TailChange } from './rewrite/rule.js';
 import type { SizeReport } from './size/dynamic.js';
 import type { SizePin } from './size/pin.js';
-import { count, countChange, errorText, nodeLabel, percentChange, shapeText, sizeText, thousands } from './text.js';
+import { count, countChange, errorText, nodeLabel, percentChange, printable, shapeText, sizeText, thousands } from './text.js';
 import type { Comparison } from './verify/compare.js';
 
 function macLine(before: number | undefined, after: number | undefined): string {
@@ -68,10 +68,13 @@ export function formatReport(r: GapifyReport): string {
   for (const s of r.cam?.skipped ?? []) lines.push(`  cam: no class map for the tail at '${nodeLabel(s.at)}': ${s.reason}`);
   if (r.rewritten.length === 0 && r.refused.length === 0 && r.alreadyGap.length === 0) lines.push('  no classifier tail found');
   if (r.size) lines.push(...sizeLines(r.size));
-  lines.push(`  ${verificationLines(r.verification).join('\n  ')}`);
+  lines.push(...verificationLines(r.verification).map((l) => `  ${l}`));
   lines.push(r.written ? `  wrote ${r.output}` : `  nothing written: ${r.nothingWritten ?? 'no change'}`);
-  return lines.join('\n');
+  return printLines(lines);
 }
+
+/** Lines as printed: each one line, whatever names went into it (control characters escaped). */
+export const printLines = (lines: readonly string[]): string => lines.map(printable).join('\n');
 
 /** Pins listed one per line; ShuffleNet has sixteen of one kind. */
 const SHOWN_PINS = 3;

@@ -47,8 +47,35 @@ export const shapeText = (dims: readonly DimText[] | undefined): string => (dims
 /** A [height, width] size: `224×224`. */
 export const sizeText = (s: readonly [number, number]): string => `${s[0]}×${s[1]}`;
 
-/** Control characters as JSON escapes, so a crafted name can't break a one-line message or forge a line. */
-export const printable = (s: string): string => s.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
+/** C0 and C1 control characters (ESC, CSI, newline, …), DEL, and the Unicode line and paragraph separators. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+const escapeControl = (c: string): string => {
+  const json = JSON.stringify(c).slice(1, -1);
+  return json.length > 1 ? json : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+};
+
+/**
+ * Control characters as escapes (`\n`, `\u001b`), so a crafted name can't break a one-line
+ * message, forge a line of a report or reach the terminal as an escape sequence.
+ */
+export const printable = (s: string): string => s.replace(CONTROL, escapeControl);
+
+/** One printable line of at most `max` characters (a long message is cut in the middle, marked …). */
+export function oneLine(s: string, max = 400): string {
+  const p = printable(s);
+  if (p.length <= max) return p;
+  const half = Math.floor((max - 1) / 2);
+  return `${p.slice(0, half)}…${p.slice(p.length - half)}`;
+}
+
+/**
+ * JSON for stdout or a file: JSON.stringify escapes C0 controls itself, not DEL, C1 controls or
+ * U+2028/2029 — escaped here too, so no value can act on a terminal that shows the output.
+ */
+export function jsonText(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
 
 /** How a node is named in messages: its name, else `Op(first output)`, printable. */
 export function nodeLabel(n: NodeProto): string {

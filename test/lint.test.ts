@@ -331,7 +331,8 @@ describe('github workflow commands', () => {
     };
     const result: LintResult = { files: [report], errorCount: 1, warningCount: 0, infoCount: 1 };
     assert.equal(formatGithub(result), [
-      '::error file=models/odd%2C name%3A1%25.onnx,line=1,title=gapify broken-model::line one%0Aline two 50%25',
+      // A newline is escaped as printable text first: an annotation is one line.
+      '::error file=models/odd%2C name%3A1%25.onnx,line=1,title=gapify broken-model::line one\\nline two 50%25',
       '::notice file=models/odd%2C name%3A1%25.onnx,line=1,title=gapify already-gap-head (a%3Ab)::fine',
       '',
     ].join('\n'));

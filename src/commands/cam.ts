@@ -7,7 +7,8 @@ import { stageChunks } from '../onnx/model-io.js';
 import { checkOutputPath } from '../output-path.js';
 import { classActivationMaps, IMAGENET_MEAN, IMAGENET_STD, parseTriple, readLabels, renderCams, type CamResult } from '../cam/index.js';
 import { DEFAULT_ALPHA } from '../cam/render.js';
-import { errorText, scoreText, shapeText, sizeText } from '../text.js';
+import { errorText, jsonText, scoreText, shapeText, sizeText } from '../text.js';
+import { printLines } from '../report.js';
 import type { CliIO } from './io.js';
 
 interface CamFlags {
@@ -69,7 +70,7 @@ export function formatCam(r: CamResult, output: string): string {
   for (const n of r.notes) lines.push(`  note: ${n}`);
   const shown = r.classes.map((k) => `class ${k.index}`).join(', ');
   lines.push(`  wrote ${output} (${shown}${r.classes.length > 1 ? ', one panel each, left to right' : ''})`);
-  return lines.join('\n');
+  return printLines(lines);
 }
 
 export function camCommand(io: CliIO): Command {
@@ -107,7 +108,7 @@ export function camCommand(io: CliIO): Command {
           ...rest,
           map: Array.from({ length: rest.mapHeight }, (_, y) => Array.from(map.subarray(y * rest.mapWidth, (y + 1) * rest.mapWidth))),
         }));
-        io.out(JSON.stringify({ ...result, classes, output }, null, 2));
+        io.out(jsonText({ ...result, classes, output }));
       } else {
         io.out(formatCam(result, output));
       }

@@ -5,8 +5,8 @@
 
 import { Command } from 'commander';
 import { VerificationError } from '../errors.js';
-import { formatComparison } from '../report.js';
-import { shapeText } from '../text.js';
+import { formatComparison, printLines } from '../report.js';
+import { jsonText, shapeText } from '../text.js';
 import { compareModels, comparisonFailures } from '../verify/compare.js';
 import { NO_INPUT_SHAPES, parseInputShapes } from '../verify/input-shapes.js';
 import { collect, parseNonNegative, parseSeed } from './options.js';
@@ -49,14 +49,14 @@ export function checkCommand(io: CliIO): Command {
       });
       const failures = comparisonFailures(comparison);
       if (flags.json) {
-        io.out(JSON.stringify({ ok: comparison.ok, failures, comparison }, null, 2));
+        io.out(jsonText({ ok: comparison.ok, failures, comparison }));
       } else {
         const lines = [`gapify check ${comparison.a} ${comparison.b}`];
         for (const i of comparison.inputs) lines.push(`  input ${i.name}: ${shapeText(i.shape)} ${i.dtype}`);
         for (const n of comparison.notes) lines.push(`  note: ${n}`);
         lines.push(...formatComparison(comparison));
         lines.push(comparison.ok ? '  equal' : '  DIFFERENT');
-        io.out(lines.join('\n'));
+        io.out(printLines(lines));
       }
       if (!comparison.ok) throw new VerificationError(`the models differ: ${failures.join('; ')}`);
     });

@@ -5,6 +5,7 @@ import { SizeLocked, VerificationFailed } from '../errors.js';
 import { gapify } from '../gapify.js';
 import { formatReport, reportJson } from '../report.js';
 import type { GapifyReport } from '../result.js';
+import { jsonText } from '../text.js';
 import { ORDERS, type OrderOption } from '../rewrite/index.js';
 import type { CliIO } from './io.js';
 import { collect, parseNonNegative, parseSeed } from './options.js';
@@ -57,7 +58,7 @@ export function rewriteCommand(io: CliIO): Command {
     .option('--allow-fixed-size', 'with --dynamic-size: if the size is pinned, write the model with its fixed input size instead of failing')
     .addHelpText('after', EXAMPLES)
     .action(async (model: string, flags: RewriteFlags) => {
-      const print = (report: GapifyReport): void => io.out(flags.json ? JSON.stringify(reportJson(report), null, 2) : formatReport(report));
+      const print = (report: GapifyReport): void => io.out(flags.json ? jsonText(reportJson(report)) : formatReport(report));
       try {
         const report = await gapify(model, {
           ...(flags.output !== undefined ? { output: flags.output } : {}),

@@ -14,7 +14,7 @@ import { layerOps, layerParams, type LinearLayer } from '../rewrite/linear.js';
 import { analyzeSize, inputPins, tailPins } from '../size/analysis.js';
 import { PIN_KINDS, type SizePin } from '../size/pin.js';
 import { imageAxes, trySizePlan } from '../size/plan.js';
-import { nodeLabel, percent, thousands } from '../text.js';
+import { nodeLabel, percent, printable, thousands } from '../text.js';
 import { NO_INPUT_SHAPES, type InputShapeSpec } from '../verify/input-shapes.js';
 import { declaredInputs, resolveInputs, type DeclaredInput, type ResolvedInput } from '../verify/inputs.js';
 import { RULES, type RuleId } from './rules.js';
@@ -42,8 +42,9 @@ function layerSummary(l: LinearLayer): LayerSummary {
 
 const dimsOut = (s: readonly Dim[]): (number | string | null)[] => s.map((d) => d ?? null);
 
+/** A finding; its message is one printable line, as every output format promises. */
 function finding<R extends RuleId, P>(ruleId: R, message: string, node: string | null, properties: P): FindingOf<R, P> {
-  return { ruleId, severity: RULES[ruleId].severity, message, node, properties };
+  return { ruleId, severity: RULES[ruleId].severity, message: printable(message), node, properties };
 }
 
 // --- rules -----------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 import type { LintResult } from './types.js';
 import type { Severity } from './rules.js';
 import { formatSarif, type ToolInfo } from './sarif.js';
-import { plural } from '../text.js';
+import { jsonText, plural, printable } from '../text.js';
 
 export const FORMATS = ['stylish', 'json', 'sarif', 'github'] as const;
 export type LintFormat = (typeof FORMATS)[number];
@@ -33,7 +33,7 @@ export function formatStylish(result: LintResult, color: boolean): string {
   const lines: string[] = [];
   for (const f of result.files) {
     if (f.findings.length === 0) continue;
-    lines.push(c.underline(f.file));
+    lines.push(c.underline(printable(f.file)));
     for (const x of f.findings) lines.push(`  ${sev[x.severity](x.severity.padEnd(7))}  ${x.message}  ${c.dim(x.ruleId)}`);
     lines.push('');
   }
@@ -67,7 +67,7 @@ export function formatGithub(result: LintResult): string {
   for (const f of result.files) {
     for (const x of f.findings) {
       const title = `gapify ${x.ruleId}${x.node ? ` (${x.node})` : ''}`;
-      lines.push(`::${COMMAND[x.severity]} file=${escapeProperty(f.file)},line=1,title=${escapeProperty(title)}::${escapeData(x.message)}`);
+      lines.push(`::${COMMAND[x.severity]} file=${escapeProperty(printable(f.file))},line=1,title=${escapeProperty(printable(title))}::${escapeData(printable(x.message))}`);
     }
   }
   return lines.length ? `${lines.join('\n')}\n` : '';
@@ -78,7 +78,7 @@ export function formatGithub(result: LintResult): string {
 export function formatLint(result: LintResult, format: LintFormat, options: FormatOptions): string {
   switch (format) {
     case 'stylish': return formatStylish(result, options.color);
-    case 'json': return `${JSON.stringify(result.files, null, 2)}\n`;
+    case 'json': return `${jsonText(result.files)}\n`;
     case 'sarif': return `${formatSarif(result, options.tool, options.cwd)}\n`;
     case 'github': return formatGithub(result);
   }

@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import type { FileReport, LintResult } from './types.js';
 import { RULES, RULE_IDS, type Severity } from './rules.js';
+import { jsonText } from '../text.js';
 
 export const SARIF_SCHEMA = 'https://json.schemastore.org/sarif-2.1.0.json';
 
@@ -84,5 +85,5 @@ export function formatSarif(result: LintResult, tool: ToolInfo, cwd: string): st
       columnKind: 'unicodeCodePoints',
     }],
   };
-  return JSON.stringify(log, null, 2);
+  return jsonText(log);
 }
