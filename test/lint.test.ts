@@ -4,11 +4,11 @@
 import { after, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UsageError } from '../src/errors.js';
 import { makeGraph, makeModel, makeNode, makeValueInfo, makeTensor, type DimSpec } from '../src/onnx/builder.js';
 import { encode } from '../src/onnx/codec.js';
@@ -16,7 +16,7 @@ import { readModel, readModelLazy } from '../src/onnx/model-io.js';
 import { DataType, type NodeProto, type TensorProto } from '../src/onnx/schema.js';
 import { parseInputShapes } from '../src/verify/input-shapes.js';
 import { escapeData, escapeProperty, formatGithub } from '../src/lint/format.js';
-import { expandPaths, failsAt, lint, lintModel, RULE_IDS, RULES, type FileReport, type LintFinding, type LintResult } from '../src/lint/index.js';
+import { expandPaths, failsAt, IGNORE_FILE, lint, lintModel, parseRuleLevels, RULE_IDS, RULES, type ExpandedPaths, type ExpandOptions, type FileReport, type LintFinding, type LintResult } from '../src/lint/index.js';
 import { LAZY_MIN } from '../src/onnx/lazy-file.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
@@ -26,8 +26,13 @@ const fixture = (name: string): string => join(FIXTURES, name);
 const TMP = mkdtempSync(join(tmpdir(), 'gapify-lint-'));
 after(() => rmSync(TMP, { recursive: true, force: true }));
 
-function gapify(args: readonly string[], cwd = TMP): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 60_000 });
+/**
+ * The built binary. Its root (where output paths start) must not come from the machine running the
+ * tests: no GITHUB_WORKSPACE unless a test sets one, and git does not look above TMP.
+ */
+function gapify(args: readonly string[], cwd = TMP, env: NodeJS.ProcessEnv = {}): { code: number | null; stdout: string; stderr: string } {
+  const { GITHUB_WORKSPACE: _ws, ...rest } = process.env;
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...rest, NO_COLOR: '1', GIT_CEILING_DIRECTORIES: TMP, ...env }, timeout: 60_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -274,9 +279,9 @@ describe('reading without the weights', () => {
 
 describe('paths and globs', () => {
   const root = join(TMP, 'tree');
-  const touch = (rel: string): void => {
+  const touch = (rel: string, text = 'x'): void => {
     mkdirSync(join(root, rel, '..'), { recursive: true });
-    writeFileSync(join(root, rel), 'x');
+    writeFileSync(join(root, rel), text);
   };
   touch('a.onnx');
   touch('b.ONNX');
@@ -286,32 +291,102 @@ describe('paths and globs', () => {
   touch('sub/e.pb');
   touch('node_modules/pkg/n.onnx');
   touch('.git/g.onnx');
-  const rel = (files: string[]): string[] => files.map((f) => relative(root, f).split('\\').join('/'));
+  touch('models/resnet/r.onnx');
+  touch('models/vgg/v.onnx');
+  touch('models/vgg/old/v0.onnx');
+  touch('models/bert/b.onnx');
+  const rel = (files: readonly string[]): string[] => files.map((f) => relative(root, f).split('\\').join('/'));
+  const expand = (args: string[], options: ExpandOptions = {}): string[] => rel(expandPaths(args, { cwd: root, ...options }).files);
 
   test('a folder is searched recursively for *.onnx, skipping node_modules and dot-folders', () => {
-    assert.deepEqual(rel(expandPaths(['.'], root)), ['a.onnx', 'b.ONNX', 'sub/c.onnx', 'sub/deeper/d.onnx']);
+    assert.deepEqual(expand(['.']), ['a.onnx', 'b.ONNX', 'models/bert/b.onnx', 'models/resnet/r.onnx', 'models/vgg/v.onnx', 'models/vgg/old/v0.onnx', 'sub/c.onnx', 'sub/deeper/d.onnx']);
   });
 
   test('globs: *, **, ?, [..]; an explicit extension is taken as given', () => {
-    assert.deepEqual(rel(expandPaths(['*.onnx'], root)), ['a.onnx']);
-    assert.deepEqual(rel(expandPaths(['**/*.onnx'], root)), ['a.onnx', 'sub/c.onnx', 'sub/deeper/d.onnx']);
-    assert.deepEqual(rel(expandPaths(['sub/**'], root)), ['sub/c.onnx', 'sub/deeper/d.onnx']);
-    assert.deepEqual(rel(expandPaths(['?.onnx', '[bc].*'], root)), ['a.onnx', 'b.ONNX']);
-    assert.deepEqual(rel(expandPaths(['sub/*.pb'], root)), ['sub/e.pb']);
-    assert.deepEqual(rel(expandPaths(['sub/*'], root)), ['sub/c.onnx', 'sub/deeper/d.onnx']);
-    assert.deepEqual(rel(expandPaths([`${root}/sub/*/*.onnx`], '/')), ['sub/deeper/d.onnx']);
+    assert.deepEqual(expand(['*.onnx']), ['a.onnx']);
+    assert.deepEqual(expand(['sub/**/*.onnx']), ['sub/c.onnx', 'sub/deeper/d.onnx']);
+    assert.deepEqual(expand(['sub/**']), ['sub/c.onnx', 'sub/deeper/d.onnx']);
+    assert.deepEqual(expand(['?.onnx', '[bc].*']), ['a.onnx', 'b.ONNX']);
+    assert.deepEqual(expand(['sub/*.pb']), ['sub/e.pb']);
+    assert.deepEqual(expand(['sub/*']), ['sub/c.onnx', 'sub/deeper/d.onnx']);
+    assert.deepEqual(rel(expandPaths([`${root}/sub/*/*.onnx`], { cwd: '/' }).files), ['sub/deeper/d.onnx']);
+    assert.deepEqual(rel(expandPaths(['../sub/*.onnx'], { cwd: join(root, 'models') }).files), ['sub/c.onnx']);
+  });
+
+  test('braces and negative globs', () => {
+    assert.deepEqual(expand(['models/{resnet,vgg}/*.onnx']), ['models/resnet/r.onnx', 'models/vgg/v.onnx']);
+    assert.deepEqual(expand(['models/{resnet,vgg}']), ['models/resnet/r.onnx', 'models/vgg/v.onnx', 'models/vgg/old/v0.onnx']);
+    assert.deepEqual(expand(['models', '!models/vgg/old/**']), ['models/bert/b.onnx', 'models/resnet/r.onnx', 'models/vgg/v.onnx']);
+    assert.deepEqual(expand(['models/**/*.onnx', '!**/bert/**', '!**/old/*']), ['models/resnet/r.onnx', 'models/vgg/v.onnx']);
+    assert.throws(() => expand(['!models/**']), (e) => e instanceof UsageError && /only negative patterns/.test(e.message));
+    assert.throws(() => expand(['models/bert', '!models/bert/*']), (e) => e instanceof UsageError && /all files matched by models\/bert are ignored \(by a negative pattern\)/.test(e.message));
+  });
+
+  test('dot-folders and node_modules only when the pattern spells them out', () => {
+    assert.deepEqual(expand(['**/*.onnx']).filter((f) => f.includes('node_modules') || f.startsWith('.')), []);
+    assert.deepEqual(expand(['node_modules/pkg/*.onnx']), ['node_modules/pkg/n.onnx']);
+    assert.deepEqual(expand(['.git/*.onnx']), ['.git/g.onnx']);
+    assert.deepEqual(expand(['.git/g.onnx', 'node_modules']), ['.git/g.onnx', 'node_modules/pkg/n.onnx']);
   });
 
   test('explicit files whatever their name, in argument order, without duplicates', () => {
-    assert.deepEqual(rel(expandPaths(['notes.txt', 'sub', 'sub/c.onnx', 'a.onnx'], root)), ['notes.txt', 'sub/c.onnx', 'sub/deeper/d.onnx', 'a.onnx']);
+    assert.deepEqual(expand(['notes.txt', 'sub', 'sub/c.onnx', 'a.onnx']), ['notes.txt', 'sub/c.onnx', 'sub/deeper/d.onnx', 'a.onnx']);
+  });
+
+  //   loop/  inner/m.onnx  inner/back → loop (a cycle)  linked → tree/sub
+  test('symlinked folders are followed, a cycle ends, and no file is linted twice', () => {
+    const loop = join(TMP, 'loop');
+    mkdirSync(join(loop, 'inner'), { recursive: true });
+    writeFileSync(join(loop, 'inner', 'm.onnx'), 'x');
+    symlinkSync(loop, join(loop, 'inner', 'back'));
+    symlinkSync(join(root, 'sub'), join(loop, 'linked'));
+    const real = expandPaths(['.'], { cwd: loop }).files.map((f) => realpathSync(f));
+    assert.deepEqual([...real].sort(), [join(loop, 'inner', 'm.onnx'), join(root, 'sub', 'c.onnx'), join(root, 'sub', 'deeper', 'd.onnx')].map((f) => realpathSync(f)).sort());
   });
 
   test('an argument that names nothing is a usage error', () => {
-    assert.throws(() => expandPaths(['missing.onnx'], root), (e) => e instanceof UsageError && /no such file or folder: missing\.onnx/.test(e.message));
-    assert.throws(() => expandPaths(['*.tflite'], root), (e) => e instanceof UsageError && /no files match/.test(e.message));
-    assert.throws(() => expandPaths(['node_modules/pkg/*.txt'], root), UsageError);
+    assert.throws(() => expand(['missing.onnx']), (e) => e instanceof UsageError && /no such file or folder: missing\.onnx/.test(e.message));
+    assert.throws(() => expand(['*.tflite']), (e) => e instanceof UsageError && /no files match/.test(e.message));
+    assert.throws(() => expand(['node_modules/pkg/*.txt']), UsageError);
     mkdirSync(join(root, 'empty'), { recursive: true });
-    assert.throws(() => expandPaths(['empty'], root), (e) => e instanceof UsageError && /no \.onnx files/.test(e.message));
+    assert.throws(() => expand(['empty']), (e) => e instanceof UsageError && /no \.onnx files/.test(e.message));
+  });
+});
+
+describe('ignore files and --ignore-pattern', () => {
+  //   repo/  .gapifyignore: "legacy/", "*.tmp.onnx", "!keep.tmp.onnx", "/top-only.onnx"
+  //          a.onnx  top-only.onnx  x.tmp.onnx  keep.tmp.onnx  legacy/l.onnx
+  //          models/ m.onnx  top-only.onnx  y.tmp.onnx  legacy/l2.onnx  scratch/s.onnx
+  const repo = join(TMP, 'ignores');
+  for (const f of ['a.onnx', 'top-only.onnx', 'x.tmp.onnx', 'keep.tmp.onnx', 'legacy/l.onnx', 'models/m.onnx', 'models/top-only.onnx', 'models/y.tmp.onnx', 'models/legacy/l2.onnx', 'models/scratch/s.onnx']) {
+    mkdirSync(join(repo, f, '..'), { recursive: true });
+    writeFileSync(join(repo, f), 'x');
+  }
+  writeFileSync(join(repo, IGNORE_FILE), '# models we keep but do not ship\nlegacy/\n*.tmp.onnx\n!keep.tmp.onnx\n/top-only.onnx\n');
+  const models = join(repo, 'models');
+  const rel = (r: ExpandedPaths): string[] => r.files.map((f) => relative(repo, f));
+
+  test('.gapifyignore at the root, in gitignore syntax (anchored, folders, negation)', () => {
+    assert.deepEqual(rel(expandPaths(['.'], { cwd: repo, root: repo })), ['a.onnx', 'keep.tmp.onnx', 'models/m.onnx', 'models/top-only.onnx', 'models/scratch/s.onnx']);
+  });
+
+  test('from a subfolder the root\'s ignore file still applies, relative to the root', () => {
+    assert.deepEqual(rel(expandPaths(['.'], { cwd: models, root: repo })), ['models/m.onnx', 'models/top-only.onnx', 'models/scratch/s.onnx']);
+  });
+
+  test('--ignore-pattern: gitignore syntax, relative to the working folder', () => {
+    assert.deepEqual(rel(expandPaths(['.'], { cwd: models, root: repo, ignorePatterns: ['scratch/', '/top-only.onnx'] })), ['models/m.onnx']);
+  });
+
+  test('--no-ignore lints everything', () => {
+    assert.equal(expandPaths(['.'], { cwd: repo, root: repo, ignoreFile: false }).files.length, 10);
+  });
+
+  test('a named file that is ignored is reported, not linted and not an error; a folder of ignored files is', () => {
+    const r = expandPaths(['legacy/l.onnx', 'a.onnx', 'x.tmp.onnx'], { cwd: repo, root: repo });
+    assert.deepEqual(rel(r), ['a.onnx']);
+    assert.deepEqual(r.ignored.map((i) => [relative(repo, i.path), i.by]), [['legacy/l.onnx', IGNORE_FILE], ['x.tmp.onnx', IGNORE_FILE]]);
+    assert.throws(() => expandPaths(['legacy'], { cwd: repo, root: repo }), (e) => e instanceof UsageError && /all files matched by legacy are ignored \(by \.gapifyignore\)/.test(e.message));
   });
 });
 
@@ -329,7 +404,7 @@ describe('github workflow commands', () => {
         { ruleId: 'already-gap-head', severity: 'info', message: 'fine', node: 'a:b', properties: { pool: 'p', conv: 'a:b', classes: null } },
       ],
     };
-    const result: LintResult = { files: [report], errorCount: 1, warningCount: 0, infoCount: 1 };
+    const result: LintResult = { files: [report], ignored: [], errorCount: 1, warningCount: 0, infoCount: 1 };
     assert.equal(formatGithub(result), [
       // A newline is escaped as printable text first: an annotation is one line.
       '::error file=models/odd%2C name%3A1%25.onnx,line=1,title=gapify broken-model::line one\\nline two 50%25',
@@ -345,6 +420,7 @@ describe('failsAt', () => {
       file: 'm.onnx', absolutePath: '/m.onnx', bytes: 1, parameters: 1, inputs: [], errorCount: 0, warningCount: 0, infoCount: 0,
       findings: severities.map((severity) => ({ ruleId: 'broken-model', severity, message: '', node: null, properties: { reason: '' } })),
     }],
+    ignored: [],
     errorCount: 0, warningCount: 0, infoCount: 0,
   });
   test('a finding at or above the level fails; never never does', () => {
@@ -504,13 +580,116 @@ describe('gapify lint (the binary)', () => {
   });
 });
 
+describe('paths relative to the repository root', () => {
+  //   repo/ (a git repository)  .gapifyignore: "scratch/"
+  //         models/a.onnx (resnet_tail: a warning)  models/scratch/s.onnx (ignored)
+  //   ws/   models/a.onnx   (no git; a fake GITHUB_WORKSPACE)
+  const repo = join(TMP, 'repo');
+  mkdirSync(join(repo, 'models', 'scratch'), { recursive: true });
+  copyFileSync(fixture('resnet_tail.onnx'), join(repo, 'models', 'a.onnx'));
+  copyFileSync(fixture('resnet_tail.onnx'), join(repo, 'models', 'scratch', 's.onnx'));
+  writeFileSync(join(repo, IGNORE_FILE), 'scratch/\n');
+  const git = spawnSync('git', ['init', '-q', repo], { encoding: 'utf8' });
+  const ws = join(TMP, 'ws');
+  mkdirSync(join(ws, 'models'), { recursive: true });
+  copyFileSync(fixture('resnet_tail.onnx'), join(ws, 'models', 'a.onnx'));
+  const sarifOf = (stdout: string): { uri: string; base: string | undefined; root: string } => {
+    const run = (JSON.parse(stdout) as { runs: { originalUriBaseIds: Record<string, { uri: string }>; results: { locations: { physicalLocation: { artifactLocation: { uri: string; uriBaseId?: string } } }[] }[] }[] }).runs[0]!;
+    const loc = run.results[0]!.locations[0]!.physicalLocation.artifactLocation;
+    return { uri: loc.uri, base: loc.uriBaseId, root: run.originalUriBaseIds['%SRCROOT%']!.uri };
+  };
+
+  test('from a subfolder of a git repository: paths from the top level, its .gapifyignore applies', () => {
+    assert.equal(git.status, 0, git.stderr);
+    const github = gapify(['lint', '.', '--format', 'github'], join(repo, 'models'));
+    assert.equal(github.code, 0, github.stderr);
+    assert.match(github.stdout, /^::warning file=models\/a\.onnx,line=1,/);
+    assert.equal(github.stdout.trimEnd().split('\n').length, 2, 'scratch/ is ignored');
+    const sarif = sarifOf(gapify(['lint', '.', '--format', 'sarif'], join(repo, 'models')).stdout);
+    assert.deepEqual(sarif, { uri: 'models/a.onnx', base: '%SRCROOT%', root: pathToFileURL(`${realpathSync(repo)}/`).href });
+    const [json] = JSON.parse(gapify(['lint', 'a.onnx', '--format', 'json'], join(repo, 'models')).stdout) as FileReport[];
+    assert.equal(json!.file, 'models/a.onnx');
+    assert.equal(json!.absolutePath, join(repo, 'models', 'a.onnx'));
+  });
+
+  test('GITHUB_WORKSPACE is the root when set (over git); --root wins over both', () => {
+    const github = gapify(['lint', '.', '--format', 'github'], join(ws, 'models'), { GITHUB_WORKSPACE: ws });
+    assert.match(github.stdout, /^::warning file=models\/a\.onnx,line=1,/);
+    assert.equal(sarifOf(gapify(['lint', '.', '--format', 'sarif'], join(ws, 'models'), { GITHUB_WORKSPACE: ws }).stdout).uri, 'models/a.onnx');
+    const inRepo = gapify(['lint', 'a.onnx', '--format', 'github'], join(repo, 'models'), { GITHUB_WORKSPACE: join(repo, 'models') });
+    assert.match(inRepo.stdout, /^::warning file=a\.onnx,/);
+    const rooted = gapify(['lint', '.', '--format', 'github', '--root', '..'], join(ws, 'models'), { GITHUB_WORKSPACE: join(ws, 'models') });
+    assert.match(rooted.stdout, /^::warning file=models\/a\.onnx,/);
+  });
+
+  test('no git and no GITHUB_WORKSPACE: the working folder; a file outside the root keeps its absolute path', () => {
+    // An empty PATH: no git, as on an image that has none (the binary is run by absolute path).
+    mkdirSync(join(TMP, 'empty-bin'), { recursive: true });
+    const noGit = { PATH: join(TMP, 'empty-bin') };
+    assert.match(gapify(['lint', '.', '--format', 'github'], join(ws, 'models'), noGit).stdout, /^::warning file=a\.onnx,/);
+    assert.match(gapify(['lint', '.', '--format', 'github'], join(repo, 'models'), noGit).stdout, /^::warning file=a\.onnx,/);
+    const outside = gapify(['lint', join(ws, 'models', 'a.onnx'), '--format', 'sarif'], join(repo, 'models'));
+    assert.equal(sarifOf(outside.stdout).uri, pathToFileURL(join(ws, 'models', 'a.onnx')).href);
+  });
+
+  test('a named file that is ignored: a warning on stderr, not linted, exit 0', () => {
+    const r = gapify(['lint', 'scratch/s.onnx', '--format', 'json'], join(repo, 'models'));
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), []);
+    assert.equal(r.stderr, 'gapify: warning: scratch/s.onnx: ignored (by .gapifyignore); --no-ignore lints it\n');
+    const all = gapify(['lint', 'scratch/s.onnx', '--no-ignore', '--format', 'json'], join(repo, 'models'));
+    assert.equal((JSON.parse(all.stdout) as FileReport[])[0]!.file, 'models/scratch/s.onnx');
+    assert.match(gapify(['lint', '.', '--root', 'nowhere'], join(repo, 'models')).stderr, /^gapify: --root nowhere: no such folder$/m);
+  });
+});
+
+describe('rule levels (--rule)', () => {
+  //   levels/ resnet_tail.onnx (rewritable-tail warning, fixed-input-size info)
+  //           maxpool_tail.onnx (not-rewritable info, fixed-input-size info)
+  const dir = join(TMP, 'levels');
+  mkdirSync(dir, { recursive: true });
+  for (const m of ['resnet_tail.onnx', 'maxpool_tail.onnx']) copyFileSync(fixture(m), join(dir, m));
+
+  test('off drops a rule\'s findings, a level replaces its severity, and the counts follow', () => {
+    const r = lint([dir], { cwd: dir, rules: { 'fixed-input-size': 'off', 'not-rewritable': 'error' } });
+    assert.deepEqual(r.files.map((f) => f.findings.map((x) => [x.ruleId, x.severity])), [[['not-rewritable', 'error']], [['rewritable-tail', 'warning']]]);
+    assert.deepEqual(r.files.map((f) => [f.errorCount, f.warningCount, f.infoCount]), [[1, 0, 0], [0, 1, 0]]);
+    assert.equal(failsAt(r, 'error'), true);
+  });
+
+  test('parseRuleLevels: id=level or id: level, the last one wins; unknown ids and levels are usage errors', () => {
+    assert.deepEqual(parseRuleLevels(['rewritable-tail=off', 'fixed-input-size: warning', 'rewritable-tail=error']), { 'rewritable-tail': 'error', 'fixed-input-size': 'warning' });
+    assert.throws(() => parseRuleLevels(['rewriteable-tail=off']), (e) => e instanceof UsageError && /no rule 'rewriteable-tail' \(rules: rewritable-tail, /.test(e.message));
+    assert.throws(() => parseRuleLevels(['rewritable-tail=fatal']), (e) => e instanceof UsageError && /no level 'fatal' \(levels: off, error, warning, info\)/.test(e.message));
+    assert.throws(() => parseRuleLevels(['rewritable-tail']), (e) => e instanceof UsageError && /expected <rule>=<level>/.test(e.message));
+  });
+
+  test('the binary: exit status, SARIF rules carry the configured level, off is disabled', () => {
+    assert.equal(gapify(['lint', '.', '--fail-on', 'warning'], dir).code, 1);
+    assert.equal(gapify(['lint', '.', '--fail-on', 'warning', '--rule', 'rewritable-tail=info'], dir).code, 0);
+    assert.equal(gapify(['lint', '.', '--rule', 'not-rewritable=error', '--rule', 'fixed-input-size=off'], dir).code, 1);
+    const r = gapify(['lint', '.', '--format', 'sarif', '--rule', 'not-rewritable=error', '--rule', 'fixed-input-size=off'], dir);
+    const run = (JSON.parse(r.stdout) as SarifLog).runs[0]!;
+    const config = Object.fromEntries(run.tool.driver.rules.map((x) => [x.id, x.defaultConfiguration]));
+    assert.deepEqual(config, {
+      'rewritable-tail': { level: 'warning' }, 'not-rewritable': { level: 'error' }, 'already-gap-head': { level: 'note' },
+      'fixed-input-size': { enabled: false, level: 'none' }, 'broken-model': { level: 'error' },
+    });
+    assert.deepEqual(run.results.map((x) => [x.ruleId, x.level]), [['not-rewritable', 'error'], ['rewritable-tail', 'warning']]);
+    const bad = gapify(['lint', '.', '--rule', 'nope=off'], dir);
+    assert.equal(bad.code, 2);
+    assert.equal(bad.stdout, '');
+    assert.match(bad.stderr, /^gapify: --rule 'nope=off': no rule 'nope'/);
+  });
+});
+
 // --- SARIF ----------------------------------------------------------------------------------------------
 
 interface SarifLog {
   $schema: string;
   version: string;
   runs: {
-    tool: { driver: { name: string; version: string; informationUri: string; rules: { id: string; name: string; shortDescription: { text: string }; fullDescription: { text: string }; help: { text: string; markdown: string }; defaultConfiguration: { level: string } }[] } };
+    tool: { driver: { name: string; version: string; informationUri: string; rules: { id: string; name: string; shortDescription: { text: string }; fullDescription: { text: string }; help: { text: string; markdown: string }; defaultConfiguration: { level: string; enabled?: boolean } }[] } };
     results: { ruleId: string; ruleIndex: number; level: string; message: { text: string }; locations: { physicalLocation: { artifactLocation: { uri: string; uriBaseId?: string }; region: { startLine: number } } }[]; partialFingerprints: Record<string, string> }[];
   }[];
 }

@@ -5,7 +5,7 @@ import { dirname, relative, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { checkOutputPath } from '../output-path.js';
-import { FAIL_ON, FORMATS, failsAt, formatLint, lint, type FailOn, type LintFormat } from '../lint/index.js';
+import { FAIL_ON, FORMATS, IGNORE_FILE, RULE_IDS, RULE_LEVELS, failsAt, findRoot, formatLint, lint, parseRuleLevels, type FailOn, type LintFormat } from '../lint/index.js';
 import { toolInfo } from '../lint/tool.js';
 import { NO_INPUT_SHAPES, parseInputShapes } from '../verify/input-shapes.js';
 import { collect } from './options.js';
@@ -16,16 +16,25 @@ interface LintFlags {
   outputFile?: string;
   failOn: FailOn;
   inputShape?: string[];
+  rule?: string[];
+  root?: string;
+  ignorePattern?: string[];
+  /** false with --no-ignore. */
+  ignore: boolean;
 }
 
 const EXAMPLES = `
 Examples:
   $ gapify lint models/                          every *.onnx under models/, ESLint-style
-  $ gapify lint 'models/**/*.onnx' --format sarif --output-file gapify.sarif
-  $ gapify lint models/ --format github --fail-on warning
+  $ gapify lint 'models/{resnet,vgg}*/**/*.onnx' '!models/**/old/**' --format sarif --output-file gapify.sarif
+  $ gapify lint models/ --format github --fail-on warning --rule fixed-input-size=off
 
 Rules: rewritable-tail (warning), not-rewritable (info), already-gap-head (info),
-fixed-input-size (info), broken-model (error).
+fixed-input-size (info), broken-model (error); --rule <id>=off|info|warning|error changes one.
+
+Paths in the output are relative to the repository root: --root, else $GITHUB_WORKSPACE, else the
+git top level, else the working folder. ${IGNORE_FILE} in that root (gitignore syntax) and
+--ignore-pattern skip files; node_modules and dot-folders are never searched.
 
 Exit codes: 0 no finding at or above --fail-on (default: error, like ESLint), 1 some finding at or
 above it, 2 usage error (bad flag, no such path, nothing to lint). A file that is not a readable
@@ -42,20 +51,29 @@ function useColor(toFile: boolean): boolean {
 export function lintCommand(io: CliIO): Command {
   return new Command('lint')
     .description('check models for rewritable classifier tails and what pins their input size, read-only (for CI)')
-    .argument('<paths...>', 'model files, folders (searched for *.onnx) or globs (* ** ? [..])')
+    .argument('<paths...>', "model files, folders (searched for *.onnx), globs (* ** ? [..] {a,b}) or negative globs ('!old/**')")
     .addOption(new Option('-f, --format <format>', 'output format').choices(FORMATS).default('stylish'))
     .option('-o, --output-file <path>', 'write the output to a file instead of stdout')
     .addOption(new Option('--fail-on <level>', 'exit 1 when a finding is at least this severe').choices(FAIL_ON).default('error'))
-    .option('--input-shape <spec>', "input dims for symbolic ones (name:1,3,224,224; the name may be left out for one-input models); repeatable; specs naming inputs a model lacks are ignored for it", collect)
+    .option('--input-shape <spec>', "input dims for symbolic ones (name:1,3,224,224; the name may be left out for one-input models); repeatable, or several specs after one flag; specs naming inputs a model lacks are ignored for it", collect)
+    .option('--rule <id=level>', `set a rule's severity or turn it off (${RULE_LEVELS.join('|')}); repeatable. Rules: ${RULE_IDS.join(', ')}`, collect)
+    .option('--root <dir>', 'the folder output paths are relative to (default: $GITHUB_WORKSPACE, else the git top level, else the working folder)')
+    .option('--ignore-pattern <pattern>', `skip files matching this gitignore-style pattern (relative to the working folder); repeatable`, collect)
+    .option('--no-ignore', `lint files ${IGNORE_FILE} and --ignore-pattern would skip`)
     .addHelpText('after', EXAMPLES)
     .action((paths: string[], flags: LintFlags) => {
       const cwd = process.cwd();
       const inputShapes = flags.inputShape?.length ? parseInputShapes(flags.inputShape) : NO_INPUT_SHAPES;
+      const rules = parseRuleLevels(flags.rule ?? []);
+      const root = findRoot({ cwd, ...(flags.root !== undefined ? { explicit: flags.root } : {}) }).dir;
       const result = lint(paths, {
-        inputShapes, cwd,
+        inputShapes, cwd, root, rules,
+        ignore: flags.ignore, ignorePatterns: flags.ignorePattern ?? [],
         onFile: (p, i, n) => io.progress(`linting ${i + 1}/${n} ${relative(cwd, p) || p}`),
       });
-      const text = formatLint(result, flags.format, { color: useColor(flags.outputFile !== undefined), cwd, tool: toolInfo() });
+      // ESLint warns about a file it was asked for but ignores; a warning, not a failure.
+      for (const f of result.ignored) io.warn(`${relative(cwd, f.path) || f.path}: ignored (by ${f.by}); --no-ignore lints it`);
+      const text = formatLint(result, flags.format, { color: useColor(flags.outputFile !== undefined), root, rules, tool: toolInfo() });
       if (flags.outputFile !== undefined) {
         const out = resolve(flags.outputFile);
         checkOutputPath(out, result.files.map((f) => f.absolutePath), { renamed: false });

@@ -17,6 +17,7 @@ import { imageAxes, trySizePlan } from '../size/plan.js';
 import { nodeLabel, percent, printable, thousands } from '../text.js';
 import { NO_INPUT_SHAPES, type InputShapeSpec } from '../verify/input-shapes.js';
 import { declaredInputs, resolveInputs, type DeclaredInput, type ResolvedInput } from '../verify/inputs.js';
+import { readableSize } from './files.js';
 import { RULES, type RuleId } from './rules.js';
 import type { FileReport, FindingOf, LayerSummary, LintedInput, LintFinding, LintPin, RewritableTailProperties } from './types.js';
 
@@ -203,7 +204,7 @@ export function lintModel(path: string, options: LintModelOptions = {}): FileRep
   try {
     model = readModelLazy(absolutePath, { keepOpen: false });
   } catch (e) {
-    if (e instanceof ModelError) return brokenReport(file, absolutePath, e, null);
+    if (e instanceof ModelError) return brokenReport(file, absolutePath, e, readableSize(absolutePath));
     throw e;
   }
   const bytes = model.bytes.length;

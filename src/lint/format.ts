@@ -5,7 +5,7 @@
 //   github   GitHub Actions workflow commands: one ::error/::warning/::notice annotation per finding.
 
 import type { LintResult } from './types.js';
-import type { Severity } from './rules.js';
+import type { RuleLevels, Severity } from './rules.js';
 import { formatSarif, type ToolInfo } from './sarif.js';
 import { jsonText, plural, printable } from '../text.js';
 
@@ -15,8 +15,10 @@ export type LintFormat = (typeof FORMATS)[number];
 export interface FormatOptions {
   /** ANSI colours (stylish only). */
   color: boolean;
-  /** Paths in SARIF are relative to this folder. */
-  cwd: string;
+  /** The root the reports' paths are relative to: SARIF's %SRCROOT%. */
+  root: string;
+  /** The --rule levels the run used: SARIF's rules carry them. */
+  rules?: RuleLevels;
   tool: ToolInfo;
 }
 
@@ -79,7 +81,7 @@ export function formatLint(result: LintResult, format: LintFormat, options: Form
   switch (format) {
     case 'stylish': return formatStylish(result, options.color);
     case 'json': return `${jsonText(result.files)}\n`;
-    case 'sarif': return `${formatSarif(result, options.tool, options.cwd)}\n`;
+    case 'sarif': return `${formatSarif(result, options.tool, options.root, options.rules)}\n`;
     case 'github': return formatGithub(result);
   }
 }

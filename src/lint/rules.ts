@@ -1,6 +1,7 @@
 // The rules of `gapify lint`. Rule ids are stable: CI configuration, SARIF consumers (GitHub code
 // scanning tracks alerts by rule id) and the JSON output refer to them. Add rules; never rename one.
 
+import { UsageError } from '../errors.js';
 import { REFUSALS } from '../rewrite/reasons.js';
 
 /** Severities, most severe first. `info` is SARIF's `note` and GitHub's `notice`. */
@@ -90,3 +91,35 @@ export const RULES = {
 
 export type RuleId = keyof typeof RULES;
 export const RULE_IDS = Object.keys(RULES) as RuleId[];
+
+// --- severities set by the user (--rule) ------------------------------------------------------------
+
+/** What `--rule <id>=<level>` may set: a severity, or `off` to drop the rule's findings. */
+export const RULE_LEVELS = ['off', ...SEVERITIES] as const;
+export type RuleLevel = (typeof RULE_LEVELS)[number];
+/** Levels that replace the rules' own severities; rules not named keep theirs. */
+export type RuleLevels = Readonly<Partial<Record<RuleId, RuleLevel>>>;
+
+/** The level a rule runs at under `levels`. */
+export function ruleLevel(id: RuleId, levels: RuleLevels = {}): RuleLevel {
+  return levels[id] ?? RULES[id].severity;
+}
+
+const isRuleId = (id: string): id is RuleId => Object.hasOwn(RULES, id);
+
+/**
+ * Parses `--rule` values: `id=level` (ESLint's `id: level` is taken too); a later value for the
+ * same rule wins, as in ESLint. An unknown rule or level is a UsageError naming the valid ones.
+ */
+export function parseRuleLevels(specs: readonly string[]): RuleLevels {
+  const levels: Partial<Record<RuleId, RuleLevel>> = {};
+  for (const spec of specs) {
+    const m = /^\s*([^=:\s]+)\s*[=:]\s*(\S+)\s*$/.exec(spec);
+    if (!m) throw new UsageError(`--rule '${spec}': expected <rule>=<level>, e.g. rewritable-tail=off (levels: ${RULE_LEVELS.join(', ')})`);
+    const [, id, level] = m as unknown as [string, string, string];
+    if (!isRuleId(id)) throw new UsageError(`--rule '${spec}': no rule '${id}' (rules: ${RULE_IDS.join(', ')})`);
+    if (!(RULE_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--rule '${spec}': no level '${level}' (levels: ${RULE_LEVELS.join(', ')})`);
+    levels[id] = level as RuleLevel;
+  }
+  return levels;
+}

@@ -1,8 +1,11 @@
 // SARIF 2.1.0 output, as GitHub code scanning takes it (github/codeql-action/upload-sarif).
 //
 // A model is a binary file: every result points at line 1 of it (code scanning needs a region),
-// with the node it is about as a logical location. Paths are relative to the working folder under
-// %SRCROOT% (the repository root in CI); a file outside that folder gets an absolute file: URI.
+// with the node it is about as a logical location. Paths are relative to the root (root.ts: the
+// repository root) under %SRCROOT%; a file outside it gets an absolute file: URI.
+//
+// Each rule's defaultConfiguration carries the level it ran at (--rule): code scanning shows a
+// rule's severity from there. A rule turned off is `enabled: false` (and has no results).
 //
 // partialFingerprints['gapify/v1'] = sha256(rule id, path, node) + ':' + occurrence, so an alert
 // keeps its identity when the weights change or other findings come and go. (primaryLocationLineHash
@@ -12,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import type { FileReport, LintResult } from './types.js';
-import { RULES, RULE_IDS, type Severity } from './rules.js';
+import { RULES, RULE_IDS, ruleLevel, type RuleLevels, type Severity } from './rules.js';
 import { jsonText } from '../text.js';
 
 export const SARIF_SCHEMA = 'https://json.schemastore.org/sarif-2.1.0.json';
@@ -30,7 +33,7 @@ function relativeUri(file: string): string {
 }
 
 function artifactLocation(f: FileReport): { uri: string; uriBaseId?: string } {
-  // displayPath gives a relative path only for files inside the working folder.
+  // displayPath gives a relative path only for files inside the root.
   if (!f.file.startsWith('/')) return { uri: relativeUri(f.file), uriBaseId: '%SRCROOT%' };
   return { uri: pathToFileURL(f.absolutePath).href };
 }
@@ -39,10 +42,11 @@ export function fingerprint(ruleId: string, file: string, node: string | null): 
   return createHash('sha256').update(`${ruleId}\0${file}\0${node ?? ''}`).digest('hex');
 }
 
-export function formatSarif(result: LintResult, tool: ToolInfo, cwd: string): string {
+export function formatSarif(result: LintResult, tool: ToolInfo, root: string, levels: RuleLevels = {}): string {
   const ruleIndex = new Map(RULE_IDS.map((id, i) => [id, i]));
   const rules = RULE_IDS.map((id) => {
     const r = RULES[id];
+    const level = ruleLevel(id, levels);
     return {
       id,
       name: r.name,
@@ -50,7 +54,7 @@ export function formatSarif(result: LintResult, tool: ToolInfo, cwd: string): st
       fullDescription: { text: r.full },
       help: { text: r.help.text, markdown: r.help.markdown },
       helpUri: tool.informationUri,
-      defaultConfiguration: { level: LEVEL[r.severity] },
+      defaultConfiguration: level === 'off' ? { enabled: false, level: 'none' } : { level: LEVEL[level] },
       properties: { tags: ['onnx', 'model'], precision: 'very-high' },
     };
   });
@@ -74,13 +78,13 @@ export function formatSarif(result: LintResult, tool: ToolInfo, cwd: string): st
       };
     });
   });
-  const root = pathToFileURL(cwd.endsWith('/') ? cwd : `${cwd}/`).href;
+  const rootUri = pathToFileURL(root.endsWith('/') ? root : `${root}/`).href;
   const log = {
     $schema: SARIF_SCHEMA,
     version: '2.1.0',
     runs: [{
       tool: { driver: { name: 'gapify', version: tool.version, semanticVersion: tool.version, informationUri: tool.informationUri, rules } },
-      originalUriBaseIds: { '%SRCROOT%': { uri: root } },
+      originalUriBaseIds: { '%SRCROOT%': { uri: rootUri } },
       results,
       columnKind: 'unicodeCodePoints',
     }],

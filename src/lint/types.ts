@@ -4,6 +4,7 @@
 import type { PinKind } from '../size/pin.js';
 import type { RefusalCode } from '../rewrite/reasons.js';
 import type { RuleId, Severity } from './rules.js';
+import type { IgnoredFile } from './files.js';
 
 export interface LayerSummary {
   readonly node: string;
@@ -123,6 +124,8 @@ export interface FileReport {
 
 export interface LintResult {
   readonly files: readonly FileReport[];
+  /** Files named explicitly but skipped by an ignore pattern or negative glob (not linted). */
+  readonly ignored: readonly IgnoredFile[];
   readonly errorCount: number;
   readonly warningCount: number;
   readonly infoCount: number;

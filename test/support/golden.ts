@@ -60,7 +60,7 @@ export async function goldenTable(dir: string): Promise<GoldenTable> {
   }
   const result = lint([FIXTURES], { cwd: ROOT });
   const files = result.files.map(({ absolutePath: _abs, ...rest }) => rest);
-  const json = formatLint({ ...result, files: files as never }, 'json', { color: false, cwd: ROOT, tool: { version: '0', informationUri: 'x' } });
+  const json = formatLint({ ...result, files: files as never }, 'json', { color: false, root: ROOT, tool: { version: '0', informationUri: 'x' } });
   table['lint --format json fixtures/'] = sha256(Buffer.from(json));
   return table;
 }
