@@ -16,6 +16,7 @@ import { readModel, readModelLazy } from '../src/onnx/model-io.js';
 import { DataType, type NodeProto, type TensorProto } from '../src/onnx/schema.js';
 import { parseInputShapes } from '../src/verify/input-shapes.js';
 import { escapeData, escapeProperty, formatGithub } from '../src/lint/format.js';
+import { readableSize } from '../src/lint/files.js';
 import { expandPaths, failsAt, IGNORE_FILE, lint, lintModel, parseRuleLevels, RULE_IDS, RULES, type ExpandedPaths, type ExpandOptions, type FileReport, type LintFinding, type LintResult } from '../src/lint/index.js';
 import { LAZY_MIN } from '../src/onnx/lazy-file.js';
 
@@ -253,6 +254,10 @@ describe('broken models', () => {
     }
     assert.match(result.files[1]!.findings[0]!.message, /Git LFS pointer/);
     assert.match(result.files[3]!.findings[0]!.message, /not an ONNX model/);
+    // `bytes` is the size of any file that could be read; null only for one that can't.
+    assert.deepEqual(result.files.map((f) => f.bytes), [0, 74, 777, 3000]);
+    assert.equal(readableSize(join(dir, 'missing.onnx')), null);
+    assert.equal(readableSize(dir), null);
   });
 });
 

@@ -20,7 +20,7 @@
 // Files come out in argument order, each folder's files sorted by name before its subfolders',
 // duplicates removed (by real path: a symlinked folder, or a link back up the tree, is not linted twice).
 
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import picomatch from 'picomatch';
@@ -75,13 +75,14 @@ function realOrSelf(path: string): string {
 }
 
 /**
- * The size of a file gapify can open for reading; null when it can't (missing, no permission, not
- * a regular file). What lint's JSON `bytes` reports for a file that is not a model.
+ * The size of a regular file gapify can open for reading; null when it can't (missing, no
+ * permission, not a regular file). What lint's JSON `bytes` reports for a file that is not a model.
  */
 export function readableSize(path: string): number | null {
   let fd: number | undefined;
   try {
-    fd = openSync(path, 'r');
+    if (!statSync(path).isFile()) return null; // never open a FIFO: it would block
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     const st = fstatSync(fd);
     return st.isFile() ? st.size : null;
   } catch {
