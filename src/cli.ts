@@ -4,6 +4,7 @@
 // print one line; anything unexpected prints its stack.
 
 import { Command, CommanderError } from 'commander';
+import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { GapifyError } from './errors.js';
 import { EXAMPLES, rewriteCommand } from './commands/rewrite.js';
@@ -11,6 +12,7 @@ import { camCommand } from './commands/cam.js';
 import { lintCommand } from './commands/lint.js';
 import { checkCommand } from './commands/check.js';
 import type { CliIO } from './commands/io.js';
+import { similarCommand, spreadInputShapes } from './commands/options.js';
 import { oneLine, printable } from './text.js';
 
 /** An error is one line a user reads: names in it can't break it, and a very long one is cut. */
@@ -32,8 +34,22 @@ export function buildProgram(io: CliIO): Command {
   program.addCommand(lintCommand(io));
   program.addCommand(checkCommand(io));
   program.addHelpText('after', `${EXAMPLES}\n\n'gapify rewrite --help' lists the options of the main job (the default command).`);
-  for (const c of program.commands) c.exitOverride();
+  for (const c of program.commands) c.exitOverride().showHelpAfterError(`(run 'gapify ${c.name()} --help' for usage)`);
   return program;
+}
+
+/**
+ * `gapify lnt x`: with `rewrite` as the default command, commander would take `lnt` for a model
+ * path and complain about too many arguments for 'rewrite'. A first word that names no file and is
+ * close to a command is a mistyped command; say which one was meant.
+ */
+function checkCommandWord(program: Command, argv: readonly string[]): void {
+  const word = argv[0];
+  if (word === undefined || word.startsWith('-') || existsSync(word)) return;
+  const names = program.commands.map((c) => c.name());
+  if (names.includes(word)) return;
+  const meant = similarCommand(word, names);
+  if (meant) program.error(`error: unknown command '${word}' (did you mean '${meant}'?)`, { code: 'commander.unknownCommand', exitCode: 2 });
 }
 
 /**
@@ -61,8 +77,11 @@ export async function main(argv: string[]): Promise<number> {
   };
   const debug = argv.includes('--debug');
   const program = buildProgram(io);
+  const isFile = (a: string): boolean => existsSync(a) && statSync(a).isFile();
+  const args = spreadInputShapes(argv.filter((a) => a !== '--debug'), isFile);
   try {
-    await program.parseAsync(argv.filter((a) => a !== '--debug'), { from: 'user' });
+    checkCommandWord(program, args);
+    await program.parseAsync(args, { from: 'user' });
     return Number(process.exitCode ?? 0);
   } catch (e) {
     if (e instanceof CommanderError) {

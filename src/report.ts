@@ -46,7 +46,7 @@ const shortLabel = (n: Parameters<typeof nodeLabel>[0]): string => nodeLabel(n).
 export function formatReport(r: GapifyReport): string {
   const lines: string[] = [`gapify ${r.input}`];
   for (const i of r.inputs) {
-    lines.push(`  input ${i.name}: ${shapeText(i.shape)} ${i.dtype}${i.note ? `  (${i.note.replace(/^[^:]*:\s*/, '')})` : ''}`);
+    lines.push(`  input ${i.name}: ${shapeText(i.shape)} ${i.dtype}${i.note ? `  (${i.note.startsWith(`${i.name}: `) ? i.note.slice(i.name.length + 2) : i.note})` : ''}`);
   }
   r.rewritten.forEach((c, k) => {
     const order = c.order ? `, ${c.order}` : '';

@@ -6,7 +6,11 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tempDir } from './support/models.js';
+import { makeGraph, makeModel, makeValueInfo } from '../src/onnx/builder.js';
+import { DataType } from '../src/onnx/schema.js';
+import { Net, Rng } from './support/net.js';
+import { saveModel, tempDir } from './support/models.js';
+import { similarCommand, spreadInputShapes } from '../src/commands/options.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
@@ -130,9 +134,80 @@ describe('bad input and usage: exit 2, one line, no stack', () => {
       assert.equal(r.code, 2, r.stderr);
       assert.equal(r.stdout, '');
       assert.match(r.stderr, message);
-      const lines = r.stderr.trimEnd().split('\n').filter((l) => !l.startsWith('(run with --help'));
+      const lines = r.stderr.trimEnd().split('\n').filter((l) => !/^\(run .*--help/.test(l));
       assert.equal(lines.length, 1, r.stderr);
       assert.doesNotMatch(r.stderr, /\n\s+at /);
     });
   }
+});
+
+describe('manners', () => {
+  test('a mistyped command names the one meant; exit 2, nothing on stdout', () => {
+    for (const [typed, meant] of [['lnt', 'lint'], ['chekc', 'check'], ['rewirte', 'rewrite']] as const) {
+      const r = gapify(typed, 'models/');
+      assert.equal(r.code, 2, typed);
+      assert.equal(r.stdout, '');
+      assert.equal(r.stderr, `error: unknown command '${typed}' (did you mean '${meant}'?)\n(run with --help for usage)\n`);
+    }
+    // A model path is never taken for a command, even one that looks like one.
+    const lint = join(tmp.dir, 'lnt');
+    copyFileSync(fixture('resnet_tail.onnx'), lint);
+    const r = gapify(lint, '--dry-run');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /tail 1: global tail/);
+  });
+
+  test("a subcommand's usage error is followed by where its help is", () => {
+    const r = gapify('lint', fixture('resnet_tail.onnx'), '--formt', 'json');
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr, "error: unknown option '--formt'\n(Did you mean --format?)\n(run 'gapify lint --help' for usage)\n");
+  });
+
+  test("several --input-shape specs after one flag, as onnxsim takes them; a model path after them stays the model", () => {
+    // The second spec reaches the parser: the model has no input 'extra', and the error says so.
+    const r = gapify(fixture('resnet_tail.onnx'), '--dry-run', '--input-shape', 'input:2,3,32,32', 'extra:1,10');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^gapify: --input-shape names 'extra', which is not an input of /);
+    const lint = gapify('lint', '--format', 'json', '--input-shape', 'input:2,3,32,32', 'extra:1,10', fixture('resnet_tail.onnx'));
+    assert.equal(lint.code, 0, lint.stderr);
+    assert.deepEqual((JSON.parse(lint.stdout) as { inputs: { shape: number[] }[] }[])[0]!.inputs[0]!.shape, [2, 3, 32, 32]);
+  });
+
+  test('spreadInputShapes: a run of specs becomes repeated flags; it ends at a file, an option or --', () => {
+    const isFile = (a: string): boolean => a === 'm.onnx' || a === '1,2';
+    assert.deepEqual(spreadInputShapes(['m.onnx', '--input-shape', 'a:1,3', 'b:0:1,10', '2,2', '-o', 'x'], isFile),
+      ['m.onnx', '--input-shape', 'a:1,3', '--input-shape', 'b:0:1,10', '--input-shape', '2,2', '-o', 'x']);
+    assert.deepEqual(spreadInputShapes(['--input-shape=a:1', 'b:2', 'm.onnx', 'c:3'], isFile), ['--input-shape=a:1', '--input-shape', 'b:2', 'm.onnx', 'c:3']);
+    assert.deepEqual(spreadInputShapes(['--input-shape', 'a:1', '1,2'], isFile), ['--input-shape', 'a:1', '1,2']);
+    assert.deepEqual(spreadInputShapes(['--input-shape', 'a:1', '--', 'b:2'], isFile), ['--input-shape', 'a:1', '--', 'b:2']);
+    assert.deepEqual(spreadInputShapes(['lint', '--input-shape', 'a:1', 'models/'], isFile), ['lint', '--input-shape', 'a:1', 'models/']);
+  });
+
+  test('similarCommand: within two edits and less than half the word', () => {
+    const names = ['rewrite', 'cam', 'lint', 'check'];
+    assert.equal(similarCommand('lnit', names), 'lint');
+    assert.equal(similarCommand('LINT', names), 'lint');
+    assert.equal(similarCommand('cma', names), 'cam');
+    assert.equal(similarCommand('lint', names), undefined);
+    assert.equal(similarCommand('vgg', names), undefined);
+    assert.equal(similarCommand('resnet50', names), undefined);
+  });
+
+  //   'input:0' [N,3,32,32] → backbone → GlobalAveragePool → Flatten → Gemm → logits   (a tf2onnx-style name)
+  test("input names with ':' work in --input-shape and are printed whole", () => {
+    const net = new Net(DataType.FLOAT, new Rng(3));
+    const x = net.backbone('input:0');
+    const pooled = net.op('GlobalAveragePool', '/gap/GlobalAveragePool', [x]);
+    const flat = net.op('Flatten', '/Flatten', [pooled], { axis: 1 });
+    const { w, b } = net.classifier();
+    net.op('Gemm', '/fc/Gemm', [flat, net.weight('fc.weight', [10, 16], w), net.weight('fc.bias', [10], b)], { transB: 1 }, 'logits');
+    const graph = makeGraph(net.nodes, 'colon', [makeValueInfo('input:0', DataType.FLOAT, ['N', 3, 32, 32])], [makeValueInfo('logits', DataType.FLOAT, ['N', 10])], net.initializers);
+    const model = saveModel(tmp.dir, 'colon.onnx', makeModel(graph, { opset: 13 }));
+    const shaped = gapify(model, '--dry-run', '--input-shape', 'input:0:2,3,32,32');
+    assert.equal(shaped.code, 0, shaped.stderr);
+    assert.match(shaped.stdout, /^ {2}input input:0: \[2, 3, 32, 32\] float32$/m);
+    const defaulted = gapify(model, '--dry-run');
+    assert.equal(defaulted.code, 0, defaulted.stderr);
+    assert.match(defaulted.stdout, /^ {2}input input:0: \[1, 3, 32, 32\] float32 {2}\(batch N=1 \(default\) → 1×3×32×32\)$/m);
+  });
 });
