@@ -9,20 +9,23 @@
 //   3. inference latency (onnxruntime's default session options, median of interleaved runs) of
 //      the original, gapify's default output and the rewrites with --order conv-first and
 //      pool-first, at the trained size: the default must never be slower than the original.
+//   4. `gapify lint` of a folder of torchvision-shaped models (large-models.ts's zoo, 3.1 GB) plus
+//      fixtures/ against `cat` of the same files, page cache warm, and the bytes lint read (the
+//      `rchar` of /proc/<pid>/io, less that of `gapify --version`: Node and gapify's own modules).
 //
 // Models: a generated VGG16-shaped model (553 MB, inline weights), a generated model whose 2.2 GB
 // weight is external data (skip with --no-large), and fixtures/*.onnx. Generated models go to a
 // fresh folder under os.tmpdir(), deleted at the end. Every timed run starts after `sync`, so
 // write-back of the previous run's output does not slow the next one down.
 //
-//   node dist/scripts/bench.js [--no-large] [--reps N] [--only SUBSTRING]
+//   node dist/scripts/bench.js [--no-large] [--reps N] [--only SUBSTRING] [--lint-only | --no-lint]
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { writeHugeExternal, writeVgg16 } from './large-models.js';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { writeHugeExternal, writeVgg16, writeZoo } from './large-models.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..', '..');
@@ -185,6 +188,59 @@ async function latency(iters: number, paths: string[]): Promise<void> {
   process.stdout.write(`${JSON.stringify(sessions.map((x) => ({ seconds: median(x.times), level: x.level })))}\n`);
 }
 
+// --- lint vs cat ---------------------------------------------------------------------------------
+
+/** Bytes a node script read through read(2) (`rchar`), from a wrapper that reads /proc/self/io at exit; undefined off Linux. */
+function bytesRead(script: string, args: readonly string[], scratch: string): number | undefined {
+  if (!existsSync('/proc/self/io')) return undefined;
+  const out = join(scratch, 'io.out');
+  rmSync(out, { force: true });
+  const wrapper = `import { readFileSync, writeFileSync } from 'node:fs';
+process.on('exit', () => writeFileSync(${JSON.stringify(out)}, readFileSync('/proc/self/io', 'utf8')));
+process.argv = [process.argv[0], ${JSON.stringify(script)}, ...${JSON.stringify(args)}];
+await import(${JSON.stringify(pathToFileURL(script).href)});`;
+  spawnSync(process.execPath, ['--input-type=module', '-e', wrapper], { stdio: 'ignore' });
+  const rchar = existsSync(out) ? /^rchar: (\d+)$/m.exec(readFileSync(out, 'utf8'))?.[1] : undefined;
+  return rchar === undefined ? undefined : Number(rchar);
+}
+
+/** `gapify lint` of the zoo and the fixtures vs `cat` of the same files: wall time (median) and bytes read. */
+function lintVsCat(scratch: string, reps: number, log: (s: string) => void): string {
+  const zoo = join(scratch, 'zoo');
+  mkdirSync(zoo);
+  log('generating the zoo (torchvision-shaped models, 3.1 GB)');
+  const files = [...writeZoo(zoo), ...readdirSync(join(ROOT, 'fixtures')).filter((f) => f.endsWith('.onnx')).sort().map((f) => join(ROOT, 'fixtures', f))];
+  const total = files.reduce((n, f) => n + fileSize(f), 0);
+  const devNull = openSync('/dev/null', 'w');
+  const cat = (): Run => {
+    const start = performance.now();
+    const r = spawnSync('cat', files, { stdio: ['ignore', devNull, 'pipe'] });
+    return { seconds: (performance.now() - start) / 1000, rss: undefined, status: r.status, stdout: '', stderr: '' };
+  };
+  const lintArgs = [CLI, 'lint', ...files, '--format', 'json', '--fail-on', 'never'];
+  const lint = (): Run => {
+    const start = performance.now();
+    const r = spawnSync(process.execPath, lintArgs, { stdio: ['ignore', devNull, 'pipe'], encoding: 'utf8' });
+    return { seconds: (performance.now() - start) / 1000, rss: undefined, status: r.status, stdout: '', stderr: r.stderr };
+  };
+  log('lint vs cat (page cache warm)');
+  cat(); // warm the page cache
+  lint();
+  const catRun = repeat(reps, () => {}, cat);
+  const lintRun = repeat(reps, () => {}, lint);
+  closeSync(devNull);
+  if (lintRun.status !== 0) throw new Error(`gapify lint failed: ${lintRun.stderr}`);
+  const own = bytesRead(CLI, ['--version'], scratch);
+  const linted = bytesRead(CLI, lintArgs.slice(1), scratch);
+  const read = own !== undefined && linted !== undefined ? linted - own : undefined;
+  const rows = [[
+    `${files.length} models (zoo + fixtures/)`, mb(total), sec(catRun.seconds), sec(lintRun.seconds), ratio(lintRun.seconds, catRun.seconds),
+    read === undefined ? '–' : `${mb(read)} (${((read / total) * 100).toFixed(2)}%)`,
+  ]];
+  return `### gapify lint vs cat (median of ${reps} runs, page cache warm)\n\n${table(['models', 'size', 'cat', 'gapify lint', 'lint vs cat', 'bytes lint read'], rows)}\n\n`
+    + `(bytes lint read: rchar of the lint process less that of \`gapify --version\`, ${own === undefined ? '–' : mb(own)}, which Node and gapify's modules account for)`;
+}
+
 // --- the benchmark -------------------------------------------------------------------------------
 
 function machine(): string {
@@ -204,6 +260,14 @@ async function bench(args: string[]): Promise<void> {
   const log = (s: string): void => void process.stderr.write(`bench: ${s}\n`);
   console.log(machine());
   console.log('');
+  if (args.includes('--lint-only')) {
+    try {
+      console.log(lintVsCat(scratch, Math.max(reps, 5), log));
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+    return;
+  }
   try {
     const models: Model[] = [];
     if ('vgg16 (generated)'.includes(only)) {
@@ -279,6 +343,10 @@ async function bench(args: string[]): Promise<void> {
     console.log(table(['model', 'gapify', 'gapify peak RSS', 'bare onnxruntime', 'bare peak RSS', 'time', 'RSS'], verifyRows));
     console.log('\n### inference latency at the trained size (onnxruntime defaults, median of interleaved runs)\n');
     console.log(table(['model', 'original', 'gapify (default)', '--order conv-first', '--order pool-first'], latencyRows));
+    if (!args.includes('--no-lint')) {
+      console.log('');
+      console.log(lintVsCat(scratch, Math.max(reps, 5), log));
+    }
     console.log(`\n(benchmark took ${sec((performance.now() - started) / 1000)}; RSS vs size only for models of 10 MB or more: below that, Node's own ~60 MB dominates)`);
   } finally {
     rmSync(scratch, { recursive: true, force: true });
