@@ -3,14 +3,18 @@
 // The structure of a model (nodes, names, dims, small constants) is a few MB even when its weights
 // are hundreds; gapify's rules need the structure and at most the few tensors they fold. This
 // reader walks the protobuf with positioned reads and leaves the payloads of big initializers
-// (TensorProto.raw_data ≥ 1 MiB under ModelProto.graph.initializer) unread: their bytes stay
-// untouched pages of a lazily allocated buffer, costing neither I/O nor memory. The codec decodes
-// `bytes` fields as views without looking inside, so decoding this buffer gives the same model as
-// reading the whole file — except that unread payloads are zeros until `ensure` loads them.
+// (TensorProto.raw_data ≥ `lazyMin` under ModelProto.graph.initializer: 1 MiB for a rewrite, a
+// page for lint) unread: their bytes stay untouched pages of a lazily allocated buffer, costing
+// neither I/O nor memory. The codec decodes `bytes` fields as views without looking inside, so
+// decoding this buffer gives the same model as reading the whole file — except that unread
+// payloads are garbage until `ensure` loads them.
 //
-// Who may look at unread bytes: nobody directly. Tensor values go through ModelFile.tensorBytes
-// (which loads them), and writing copies unread ranges from the file to the output file by
-// positioned reads into one reused block, never through a buffer the size of the model.
+// Who may look at unread bytes: nobody without loading them. Tensor values are read through
+// tensor.ts's rawBytes (every reader of values goes there), which asks `loadedView` first: the
+// payload is read from the file on that first access, or, if the file was closed, an
+// UnloadedBytesError says so — a skipped payload is never taken for its zeros. Writing copies
+// unread ranges from the file to the output file by positioned reads into one reused block, never
+// through a buffer the size of the model.
 //
 // Anything unexpected in the walk (a length past its message's end, a group, a short read) falls
 // back to reading every byte, and the decoder then reports the problem as usual.
@@ -22,10 +26,27 @@ import { UnloadedBytesError } from '../errors.js';
 
 export { UnloadedBytesError };
 
-/** Read granularity: small fields near each other are read with one call. */
-const BLOCK = 1 << 16;
-/** raw_data payloads at least this big are not read until asked for. */
+/**
+ * Read granularity: small fields near each other are read with one call. A page, so the header of
+ * a skipped tensor costs 4 KiB of the payload after it, not 64.
+ */
+const BLOCK = 1 << 12;
+/** raw_data payloads at least this big are not read until asked for (the rewrite's default). */
 export const LAZY_MIN = 1 << 20;
+/** For a reader that needs no weights (lint): skip every payload a page or bigger. */
+export const STRUCTURE_ONLY = BLOCK;
+
+/** The LazyFile behind each lazily read buffer, so any view into it can be loaded on access. */
+const owners = new WeakMap<ArrayBufferLike, LazyFile>();
+
+/**
+ * `view` with its bytes read from the file if it points into a lazily read buffer and some were
+ * skipped; any other view as it is. Throws UnloadedBytesError when they can no longer be read.
+ */
+export function loadedView(view: Uint8Array): Uint8Array {
+  const owner = owners.get(view.buffer);
+  return owner ? owner.ensureView(view) : view;
+}
 
 // Field numbers of onnx.proto on the path to the weights.
 const MODEL_GRAPH = 7;
@@ -34,6 +55,24 @@ const TENSOR_RAW_DATA = 9;
 
 /** The walk met something it does not expect: read the whole file instead. */
 class Fallback extends Error {}
+
+/**
+ * One buffer that successive lazy reads take in turn. Lint reads one model after another and keeps
+ * nothing of one but plain data; a fresh buffer the size of each file would cost more than reading
+ * its structure (V8 counts each as external memory and collects garbage for it). Taking the buffer
+ * again invalidates every view into the model read before.
+ */
+export class ReusableBuffer {
+  private buf: Buffer | undefined;
+
+  /** A buffer of `size` bytes (contents undefined), reusing the last one when it is big enough. */
+  take(size: number): Buffer {
+    // Grown to powers of two (64 MiB at least): a folder of models allocates a few times, not once
+    // a model. Untouched pages cost nothing.
+    if (!this.buf || this.buf.length < size) this.buf = Buffer.allocUnsafeSlow(Math.max(2 ** 26, 2 ** Math.ceil(Math.log2(size))));
+    return this.buf.subarray(0, size);
+  }
+}
 
 /** The file was closed: unread bytes can no longer be loaded (lint's read-only mode). */
 
@@ -47,11 +86,16 @@ export class LazyFile {
   /** Bytes actually read from the file so far. */
   bytesRead = 0;
 
-  constructor(fd: number, readonly size: number) {
+  /**
+   * `lazyMin`: raw_data payloads of initializers at least this long are left unread. `reuse`: take
+   * the buffer from there instead of allocating one (see ReusableBuffer).
+   */
+  constructor(fd: number, readonly size: number, private readonly lazyMin = LAZY_MIN, reuse?: ReusableBuffer) {
     this.fd = fd;
     // Not zero-filled and not touched: pages come into being only where we read.
-    this.buf = Buffer.allocUnsafeSlow(size);
+    this.buf = reuse ? reuse.take(size) : Buffer.allocUnsafeSlow(size);
     this.loaded = new Uint8Array(Math.ceil(size / BLOCK));
+    owners.set(this.buf.buffer, this);
   }
 
   /** Reads the model's structure, skipping big weight payloads; false: the walk gave up (the caller reads everything). */
@@ -183,7 +227,7 @@ export class LazyFile {
         if (e > end) throw new Fallback();
         if (level === 'model' && field === MODEL_GRAPH) this.walk(s, e, 'graph');
         else if (level === 'graph' && field === GRAPH_INITIALIZER) this.walk(s, e, 'tensor');
-        else if (!(level === 'tensor' && field === TENSOR_RAW_DATA && len >= LAZY_MIN)) this.ensure(s, e);
+        else if (!(level === 'tensor' && field === TENSOR_RAW_DATA && len >= this.lazyMin)) this.ensure(s, e);
         pos = e;
       } else {
         throw new Fallback(); // groups (unused by ONNX) or garbage

@@ -20,7 +20,7 @@ import { decode, encodeChunks, WireError } from './codec.js';
 import type { ModelProto, TensorProto } from './schema.js';
 import { ModelError } from '../errors.js';
 import { isExternal, planExternalData, resolveExternalData, writeExternalData } from './external-data.js';
-import { LazyFile, UnloadedBytesError } from './lazy-file.js';
+import { LazyFile, UnloadedBytesError, type ReusableBuffer } from './lazy-file.js';
 import type { TensorBytes } from './tensor.js';
 import { validateModel } from './validate.js';
 
@@ -143,10 +143,14 @@ export function readModel(path: string): ModelFile {
 
 export interface LazyReadOptions {
   /**
-   * Keep the file open so skipped weights can be loaded or copied later (the rewrite); false:
-   * structure only, the file is closed at once and unread weights can't be read (lint).
+   * Keep the file open so skipped weights can be loaded or copied later (the rewrite, lint while it
+   * analyses); false: structure only, the file is closed at once and unread weights can't be read.
    */
   keepOpen: boolean;
+  /** raw_data payloads at least this long are left unread (default LAZY_MIN, 1 MiB; lint: STRUCTURE_ONLY). */
+  lazyMin?: number;
+  /** Read into this buffer, invalidating the model read into it before (lint's loop). */
+  reuse?: ReusableBuffer;
 }
 
 /**
@@ -158,7 +162,7 @@ export interface LazyReadOptions {
 export function readModelLazy(path: string, options: LazyReadOptions): ModelFile {
   const abs = resolve(path);
   const { fd, size } = openModelFile(abs);
-  const lazy = new LazyFile(fd, size);
+  const lazy = new LazyFile(fd, size, options.lazyMin, options.reuse);
   try {
     if (!lazy.readStructure()) lazy.ensureAll();
   } catch (e) {
@@ -167,7 +171,7 @@ export function readModelLazy(path: string, options: LazyReadOptions): ModelFile
     throw e;
   }
   if (!options.keepOpen) lazy.close();
-  ownBuffers.add(lazy.buf.buffer);
+  if (!options.reuse) ownBuffers.add(lazy.buf.buffer); // a shared buffer is not this model's to free
   try {
     return parseModel(abs, lazy.buf, lazy);
   } catch (e) {

@@ -3,6 +3,7 @@
 // Values are handed out as float64 so folding arithmetic (alpha, BatchNorm) is done once at full
 // precision and rounded once when written back in the weight's own dtype.
 
+import { loadedView } from './lazy-file.js';
 import { DataType, type I64, type TensorProto } from './schema.js';
 import { TensorError } from '../errors.js';
 
@@ -121,7 +122,8 @@ export function rawBytes(t: TensorProto, bytes?: TensorBytes): Uint8Array | unde
     return bytes(t);
   }
   if (t.raw_data === undefined) return undefined;
-  return bytes ? bytes(t) : t.raw_data;
+  // Without a TensorBytes, a lazily read payload is loaded here (or refused), never read unloaded.
+  return bytes ? bytes(t) : loadedView(t.raw_data);
 }
 
 function checkLength(t: TensorProto, got: number, want: number, unit: string): void {
