@@ -17,7 +17,7 @@ import { DataType, type NodeProto, type TensorProto } from '../src/onnx/schema.j
 import { parseInputShapes } from '../src/verify/input-shapes.js';
 import { escapeData, escapeProperty, formatGithub } from '../src/lint/format.js';
 import { readableSize } from '../src/lint/files.js';
-import { expandPaths, failsAt, IGNORE_FILE, lint, lintModel, parseRuleLevels, RULE_IDS, RULES, type ExpandedPaths, type ExpandOptions, type FileReport, type LintFinding, type LintResult } from '../src/lint/index.js';
+import { expandPaths, failsAt, findRoot, IGNORE_FILE, lint, lintModel, parseRuleLevels, RULE_IDS, RULES, type ExpandedPaths, type ExpandOptions, type FileReport, type LintFinding, type LintResult } from '../src/lint/index.js';
 import { LAZY_MIN, STRUCTURE_ONLY, UnloadedBytesError } from '../src/onnx/lazy-file.js';
 import { readFloats, readInts } from '../src/onnx/tensor.js';
 
@@ -695,6 +695,16 @@ describe('paths relative to the repository root', () => {
     assert.match(gapify(['lint', '.', '--format', 'github'], join(repo, 'models'), noGit).stdout, /^::warning file=a\.onnx,/);
     const outside = gapify(['lint', join(ws, 'models', 'a.onnx'), '--format', 'sarif'], join(repo, 'models'));
     assert.equal(sarifOf(outside.stdout).uri, pathToFileURL(join(ws, 'models', 'a.onnx')).href);
+  });
+
+  test('findRoot: --root, then GITHUB_WORKSPACE, then the git top level, then the working folder', () => {
+    const env = { GIT_CEILING_DIRECTORIES: TMP };
+    const sub = join(repo, 'models', 'scratch');
+    assert.deepEqual(findRoot({ cwd: sub, env }), { dir: realpathSync(repo), from: 'git' });
+    assert.deepEqual(findRoot({ cwd: sub, env: { ...env, GITHUB_WORKSPACE: ws } }), { dir: ws, from: 'GITHUB_WORKSPACE' });
+    assert.deepEqual(findRoot({ cwd: sub, env: { ...env, GITHUB_WORKSPACE: ws }, explicit: '..' }), { dir: join(repo, 'models'), from: '--root' });
+    assert.deepEqual(findRoot({ cwd: join(ws, 'models'), env }), { dir: join(ws, 'models'), from: 'cwd' });
+    assert.throws(() => findRoot({ cwd: ws, env, explicit: 'nowhere' }), UsageError);
   });
 
   test('a named file that is ignored: a warning on stderr, not linted, exit 0', () => {
