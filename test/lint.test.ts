@@ -713,6 +713,9 @@ describe('paths relative to the repository root', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), []);
     assert.equal(r.stderr, 'gapify: warning: scratch/s.onnx: ignored (by .gapifyignore); --no-ignore lints it\n');
+    const negated = gapify(['lint', 'a.onnx', '!a.onnx'], join(repo, 'models'));
+    assert.equal(negated.code, 0, negated.stderr);
+    assert.equal(negated.stderr, 'gapify: warning: a.onnx: ignored (by a negative pattern)\n');
     const all = gapify(['lint', 'scratch/s.onnx', '--no-ignore', '--format', 'json'], join(repo, 'models'));
     assert.equal((JSON.parse(all.stdout) as FileReport[])[0]!.file, 'models/scratch/s.onnx');
     assert.match(gapify(['lint', '.', '--root', 'nowhere'], join(repo, 'models')).stderr, /^gapify: --root nowhere: no such folder$/m);

@@ -33,7 +33,7 @@ export function checkCommand(io: CliIO): Command {
     .description('run two models on the same seeded inputs with onnxruntime and compare every output')
     .argument('<a>', 'reference model (its inputs decide what is fed)')
     .argument('<b>', 'model to compare with it')
-    .option('--input-shape <spec>', "input dims for symbolic ones, onnxsim's syntax: name:1,3,224,224 (name optional for one input); repeatable", collect)
+    .option('--input-shape <spec>', "input dims for symbolic ones, onnxsim's syntax: name:1,3,224,224 (name optional for one input); repeatable, or several specs after one flag", collect)
     .option('--atol <n>', 'absolute tolerance (default 1e-4; 1e-2 for float16 outputs)', parseNonNegative)
     .option('--rtol <n>', 'relative tolerance (default 1e-3; 1e-2 for float16 outputs)', parseNonNegative)
     .option('--seed <n>', 'seed of the random inputs', parseSeed, 0)

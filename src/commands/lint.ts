@@ -34,7 +34,7 @@ fixed-input-size (info), broken-model (error); --rule <id>=off|info|warning|erro
 
 Paths in the output are relative to the repository root: --root, else $GITHUB_WORKSPACE, else the
 git top level, else the working folder. ${IGNORE_FILE} in that root (gitignore syntax) and
---ignore-pattern skip files; node_modules and dot-folders are never searched.
+--ignore-pattern skip files; node_modules and dot-folders are skipped unless a glob names them.
 
 Exit codes: 0 no finding at or above --fail-on (default: error, like ESLint), 1 some finding at or
 above it, 2 usage error (bad flag, no such path, nothing to lint). A file that is not a readable
@@ -72,7 +72,9 @@ export function lintCommand(io: CliIO): Command {
         onFile: (p, i, n) => io.progress(`linting ${i + 1}/${n} ${relative(cwd, p) || p}`),
       });
       // ESLint warns about a file it was asked for but ignores; a warning, not a failure.
-      for (const f of result.ignored) io.warn(`${relative(cwd, f.path) || f.path}: ignored (by ${f.by}); --no-ignore lints it`);
+      for (const f of result.ignored) {
+        io.warn(`${relative(cwd, f.path) || f.path}: ignored (by ${f.by})${f.by === 'a negative pattern' ? '' : '; --no-ignore lints it'}`);
+      }
       const text = formatLint(result, flags.format, { color: useColor(flags.outputFile !== undefined), root, rules, tool: toolInfo() });
       if (flags.outputFile !== undefined) {
         const out = resolve(flags.outputFile);

@@ -47,7 +47,7 @@ export function rewriteCommand(io: CliIO): Command {
     .option('--no-verify', 'skip the onnxruntime check (the report says so)')
     .option('--dry-run', 'analyse and report; write nothing')
     .addOption(new Option('--order <order>', 'where the 1×1 Conv goes relative to the pool: auto is pool-first (never slower), conv-first where --cam asks for class maps').choices(ORDERS).default('auto'))
-    .option('--input-shape <spec>', "input dims for symbolic ones, onnxsim's syntax: name:1,3,224,224 (name optional for one input); repeatable", collect)
+    .option('--input-shape <spec>', "input dims for symbolic ones, onnxsim's syntax: name:1,3,224,224 (name optional for one input); repeatable, or several specs after one flag", collect)
     .option('--atol <n>', 'absolute tolerance (default 1e-4; 1e-2 for float16 outputs)', parseNonNegative)
     .option('--rtol <n>', 'relative tolerance (default 1e-3; 1e-2 for float16 outputs)', parseNonNegative)
     .option('--seed <n>', 'seed of the random verification inputs', parseSeed, 0)
