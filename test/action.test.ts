@@ -155,6 +155,17 @@ describe('the pre-commit hook', () => {
     assert.ok(pkg.bin.gapify, 'pre-commit installs the package and runs its bin');
   });
 
+  test("pre-commit's install can read the tarball name from `npm pack`: our .npmrc keeps prepare's output off stdout", () => {
+    // A package with a prepare script that prints, as our build does, and the repository's .npmrc.
+    const pkgDir = join(tmp.dir, 'pack');
+    mkdirSync(pkgDir, { recursive: true });
+    writeFileSync(join(pkgDir, 'package.json'), JSON.stringify({ name: 'packed', version: '1.0.0', scripts: { prepare: 'echo building' } }));
+    copyFileSync(join(ROOT, '.npmrc'), join(pkgDir, '.npmrc'));
+    const r = spawnSync('npm', ['pack', '--dry-run'], { cwd: pkgDir, env: baseEnv(), encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'packed-1.0.0.tgz\n');
+  });
+
   test('lints the staged models only, fails on a broken one, skips ignored ones with a warning', () => {
     mkdirSync(join(repo, 'models'), { recursive: true });
     mkdirSync(join(repo, 'legacy'), { recursive: true });
