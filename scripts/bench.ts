@@ -212,32 +212,45 @@ function lintVsCat(scratch: string, reps: number, log: (s: string) => void): str
   const files = [...writeZoo(zoo), ...readdirSync(join(ROOT, 'fixtures')).filter((f) => f.endsWith('.onnx')).sort().map((f) => join(ROOT, 'fixtures', f))];
   const total = files.reduce((n, f) => n + fileSize(f), 0);
   const devNull = openSync('/dev/null', 'w');
-  const cat = (): Run => {
+  const timeOut = join(scratch, 'cpu.out');
+  /** Wall time, and CPU time (user + sys, by /usr/bin/time) which other load on the machine disturbs less. */
+  const timed = (cmd: string, args: readonly string[]): { wall: number; cpu: number | undefined; status: number | null; stderr: string } => {
+    rmSync(timeOut, { force: true });
+    const argv = TIME ? [TIME, '-f', '%U %S', '-o', timeOut, cmd, ...args] : [cmd, ...args];
     const start = performance.now();
-    const r = spawnSync('cat', files, { stdio: ['ignore', devNull, 'pipe'] });
-    return { seconds: (performance.now() - start) / 1000, rss: undefined, status: r.status, stdout: '', stderr: '' };
+    const r = spawnSync(argv[0]!, argv.slice(1), { stdio: ['ignore', devNull, 'pipe'], encoding: 'utf8' });
+    const wall = (performance.now() - start) / 1000;
+    const cpu = existsSync(timeOut) ? readFileSync(timeOut, 'utf8').trim().split('\n').pop()!.split(' ').map(Number).reduce((a, b) => a + b, 0) : undefined;
+    return { wall, cpu, status: r.status, stderr: r.stderr };
   };
   const lintArgs = [CLI, 'lint', ...files, '--format', 'json', '--fail-on', 'never'];
-  const lint = (): Run => {
-    const start = performance.now();
-    const r = spawnSync(process.execPath, lintArgs, { stdio: ['ignore', devNull, 'pipe'], encoding: 'utf8' });
-    return { seconds: (performance.now() - start) / 1000, rss: undefined, status: r.status, stdout: '', stderr: r.stderr };
-  };
   log('lint vs cat (page cache warm)');
-  cat(); // warm the page cache
-  lint();
-  const catRun = repeat(reps, () => {}, cat);
-  const lintRun = repeat(reps, () => {}, lint);
+  timed('cat', files); // warm the page cache
+  timed(process.execPath, lintArgs);
+  // Interleaved, so a change of load on the machine falls on both.
+  const cats: ReturnType<typeof timed>[] = [];
+  const lints: ReturnType<typeof timed>[] = [];
+  for (let i = 0; i < reps; i++) {
+    cats.push(timed('cat', files));
+    lints.push(timed(process.execPath, lintArgs));
+  }
   closeSync(devNull);
-  if (lintRun.status !== 0) throw new Error(`gapify lint failed: ${lintRun.stderr}`);
+  const failed = lints.find((l) => l.status !== 0);
+  if (failed) throw new Error(`gapify lint failed: ${failed.stderr}`);
+  const wall = (runs: typeof cats): number => median(runs.map((r) => r.wall));
+  const cpu = (runs: typeof cats): number | undefined => (runs.every((r) => r.cpu !== undefined) ? median(runs.map((r) => r.cpu!)) : undefined);
+  const catCpu = cpu(cats);
+  const lintCpu = cpu(lints);
   const own = bytesRead(CLI, ['--version'], scratch);
   const linted = bytesRead(CLI, lintArgs.slice(1), scratch);
   const read = own !== undefined && linted !== undefined ? linted - own : undefined;
   const rows = [[
-    `${files.length} models (zoo + fixtures/)`, mb(total), sec(catRun.seconds), sec(lintRun.seconds), ratio(lintRun.seconds, catRun.seconds),
+    `${files.length} models (zoo + fixtures/)`, mb(total),
+    sec(wall(cats)), sec(wall(lints)), ratio(wall(lints), wall(cats)),
+    catCpu === undefined || lintCpu === undefined ? '–' : `${sec(catCpu)} / ${sec(lintCpu)} (${ratio(lintCpu, catCpu)})`,
     read === undefined ? '–' : `${mb(read)} (${((read / total) * 100).toFixed(2)}%)`,
   ]];
-  return `### gapify lint vs cat (median of ${reps} runs, page cache warm)\n\n${table(['models', 'size', 'cat', 'gapify lint', 'lint vs cat', 'bytes lint read'], rows)}\n\n`
+  return `### gapify lint vs cat (median of ${reps} interleaved runs, page cache warm)\n\n${table(['models', 'size', 'cat', 'gapify lint', 'lint vs cat', 'CPU cat / lint', 'bytes lint read'], rows)}\n\n`
     + `(bytes lint read: rchar of the lint process less that of \`gapify --version\`, ${own === undefined ? '–' : mb(own)}, which Node and gapify's modules account for)`;
 }
 
