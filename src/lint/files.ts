@@ -21,11 +21,17 @@
 // duplicates removed (by real path: a symlinked folder, or a link back up the tree, is not linted twice).
 
 import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
-import ignore, { type Ignore } from 'ignore';
-import picomatch from 'picomatch';
-import { globSync, isDynamicPattern } from 'tinyglobby';
+import type { Ignore } from 'ignore';
 import { UsageError } from '../errors.js';
+
+// The glob and ignore libraries load on first use: a run that names its files (pre-commit's) needs
+// none of them, and they cost ~20 ms of a lint's start-up.
+const require = createRequire(import.meta.url);
+const tinyglobby = (): typeof import('tinyglobby') => require('tinyglobby') as typeof import('tinyglobby');
+const ignore = (): Ignore => (require('ignore') as typeof import('ignore'))();
+const picomatch = (): typeof import('picomatch') => require('picomatch') as typeof import('picomatch');
 
 /** The ignore file read from the root folder (gitignore syntax). */
 export const IGNORE_FILE = '.gapifyignore';
@@ -145,7 +151,7 @@ const mentionsNodeModules = (pattern: string): boolean => /(^|\/)node_modules(\/
 
 /** Every *.onnx under `dir`, skipping node_modules and dot-folders. */
 function walk(dir: string): string[] {
-  const found = globSync('**/*.onnx', { cwd: dir, caseSensitiveMatch: false, dot: false, ignore: ['**/node_modules/**'], followSymbolicLinks: true, expandDirectories: false });
+  const found = tinyglobby().globSync('**/*.onnx', { cwd: dir, caseSensitiveMatch: false, dot: false, ignore: ['**/node_modules/**'], followSymbolicLinks: true, expandDirectories: false });
   return sortTree(found).map((f) => join(dir, f));
 }
 
@@ -154,6 +160,7 @@ function matchGlob(pattern: string, cwd: string): string[] {
   const posix = pattern.replace(/\\/g, '/');
   const lastSeg = posix.split('/').pop() ?? '';
   const ext = /\.[A-Za-z0-9_-]+$/.exec(lastSeg)?.[0];
+  const { globSync, isDynamicPattern } = tinyglobby();
   const acceptFile = ext && !isDynamicPattern(ext) ? (): boolean => true : isModelName;
   const matches = globSync(posix, {
     cwd, absolute: true, dot: false, onlyFiles: false, expandDirectories: false, followSymbolicLinks: true,
@@ -176,7 +183,7 @@ export function expandPaths(args: readonly string[], options: ExpandOptions = {}
   const cwd = resolve(options.cwd ?? process.cwd());
   const ignoredBy = loadIgnores(cwd, options);
   const negatives = args.filter((a) => a.startsWith('!') && a.length > 1).map((a) => a.slice(1).replace(/\\/g, '/'));
-  const excluded = negatives.length ? picomatch(negatives, { dot: true }) : (): boolean => false;
+  const excluded = negatives.length ? picomatch()(negatives, { dot: true }) : (): boolean => false;
   const skippedBy = (abs: string): string | undefined =>
     (excluded(toPosix(relative(cwd, abs))) || excluded(toPosix(abs)) ? 'a negative pattern' : ignoredBy(abs));
   const positives = args.filter((a) => !(a.startsWith('!') && a.length > 1));
@@ -195,7 +202,7 @@ export function expandPaths(args: readonly string[], options: ExpandOptions = {}
       if (found.length === 0) throw new UsageError(`no .onnx files in folder ${arg}`);
     } else if (st) {
       found = [abs];
-    } else if (isDynamicPattern(arg)) {
+    } else if (tinyglobby().isDynamicPattern(arg)) {
       found = matchGlob(arg, cwd);
       if (found.length === 0) throw new UsageError(`no files match ${arg}`);
     } else {
