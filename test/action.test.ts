@@ -74,6 +74,20 @@ describe('the GitHub Action', () => {
     assert.equal(upload.with!.sarif_file, '${{ steps.lint.outputs.sarif-file }}');
   });
 
+  test("the cache step's key holds the action's gapify version", () => {
+    const step = action.runs.steps.find((s) => s.id === 'npm')!;
+    const output = join(tmp.dir, 'npm-step-output');
+    writeFileSync(output, '');
+    const script = join(tmp.dir, 'npm-step.sh');
+    writeFileSync(script, step.run!);
+    const r = spawnSync('bash', ['--noprofile', '--norc', '-eo', 'pipefail', script], { env: { ...baseEnv(), GITHUB_ACTION_PATH: ROOT, GITHUB_OUTPUT: output }, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    assert.match(readFileSync(output, 'utf8'), new RegExp(`^npm-cache=/.+\nversion=${version.replace(/\./g, '\\.')}\n$`));
+    const cache = action.runs.steps.find((s) => s.uses?.startsWith('actions/cache@'))!;
+    assert.match(cache.with!.key!, /\$\{\{ steps\.npm\.outputs\.version \}\}$/);
+  });
+
   test('annotations with paths from GITHUB_WORKSPACE, run from a subfolder; exit code as an output', () => {
     const r = runAction(workspace, { command, 'working-directory': 'models' });
     assert.equal(r.code, 0, r.stderr);
