@@ -1,5 +1,5 @@
 // Lints one model file: read-only analysis, no onnxruntime, no weight values (weights are not even
-// read: onnx/lazy-file.ts skips every payload of a page or more; the few small constants a rule
+// read: readModelStructure skips every payload of a page or more; the few small constants a rule
 // reads, shape targets and axes, are loaded when it reads them). Everything returned is plain data
 // (no views into the file's bytes), so the model is garbage once this returns and linting a folder
 // needs the memory of one model only.
@@ -8,8 +8,7 @@ import { openSync, readSync, closeSync } from 'node:fs';
 import { relative, resolve, sep } from 'node:path';
 import { ModelError, RuntimeError, UsageError } from '../errors.js';
 import type { Dim } from '../graph/shapes.js';
-import { readModelLazy, type ModelFile } from '../onnx/model-io.js';
-import { ReusableBuffer, STRUCTURE_ONLY } from '../onnx/lazy-file.js';
+import { readModelStructure, releaseModel, type ModelFile } from '../onnx/model-io.js';
 import type { GraphProto } from '../onnx/schema.js';
 import { elementCount } from '../onnx/tensor.js';
 import { analyzeModel, decideOrder, type Analysis, type Finding, type Tail } from '../rewrite/index.js';
@@ -199,16 +198,13 @@ function brokenReport(file: string, absolutePath: string, e: ModelError, bytes: 
   return { file, absolutePath, bytes, parameters: null, inputs: [], findings, ...counts(findings) };
 }
 
-/** The buffer every lintModel reads into: a report is plain data, so nothing outlives the next read. */
-const scratch = new ReusableBuffer();
-
 /** Lints one model. A file that can't be read as a model gives a broken-model finding, not an error. */
 export function lintModel(path: string, options: LintModelOptions = {}): FileReport {
   const absolutePath = resolve(path);
   const file = displayPath(absolutePath, options.cwd ?? process.cwd());
   let model: ModelFile;
   try {
-    model = readModelLazy(absolutePath, { keepOpen: true, lazyMin: STRUCTURE_ONLY, reuse: scratch });
+    model = readModelStructure(absolutePath); // a report is plain data: nothing of the model outlives it
   } catch (e) {
     if (e instanceof ModelError) return brokenReport(file, absolutePath, e, readableSize(absolutePath));
     throw e;
@@ -227,6 +223,6 @@ export function lintModel(path: string, options: LintModelOptions = {}): FileRep
     if (e instanceof ModelError) return brokenReport(file, absolutePath, e, bytes);
     throw e;
   } finally {
-    model.lazy?.close();
+    releaseModel(model);
   }
 }

@@ -20,7 +20,7 @@ import { decode, encodeChunks, WireError } from './codec.js';
 import type { ModelProto, TensorProto } from './schema.js';
 import { ModelError } from '../errors.js';
 import { isExternal, planExternalData, resolveExternalData, writeExternalData } from './external-data.js';
-import { LazyFile, UnloadedBytesError, type ReusableBuffer } from './lazy-file.js';
+import { LazyFile, ReusableBuffer, STRUCTURE_ONLY, UnloadedBytesError } from './lazy-file.js';
 import type { TensorBytes } from './tensor.js';
 import { validateModel } from './validate.js';
 
@@ -180,13 +180,26 @@ export function readModelLazy(path: string, options: LazyReadOptions): ModelFile
   }
 }
 
+/** The one buffer readModelStructure reads into (see ReusableBuffer). */
+const structureBuffer = new ReusableBuffer();
+
+/**
+ * Reads a model for analysis only (lint): every initializer payload of a page or more is left
+ * unread, and loaded if something reads it (tensor.ts's readers do), so the file stays open until
+ * releaseModel. One buffer serves every call: the model read before is invalid once this is called
+ * again, so keep nothing of it but plain data.
+ */
+export function readModelStructure(path: string): ModelFile {
+  return readModelLazy(path, { keepOpen: true, lazyMin: STRUCTURE_ONLY, reuse: structureBuffer });
+}
+
 /**
  * Frees the bytes of a model read by readModel / readModelLazy now, instead of when the last
  * reference to any of its decoded messages goes: the buffer is detached (transferred away and
  * dropped), so `file.model` and every message decoded from it must not be used afterwards — their
  * byte fields read as empty. gapify calls it once the output is staged, so that while onnxruntime
  * verifies, the process holds one model (onnxruntime's), not two. Models parsed from the caller's
- * bytes are left alone.
+ * bytes are left alone (and a shared buffer, readModelStructure's: only its file is closed).
  */
 export function releaseModel(file: ModelFile): void {
   file.lazy?.close();
