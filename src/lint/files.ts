@@ -74,7 +74,7 @@ function statOrUndefined(path: string): ReturnType<typeof statSync> | undefined 
 
 function realOrSelf(path: string): string {
   try {
-    return realpathSync(path);
+    return realpathSync.native(path);
   } catch {
     return path;
   }
