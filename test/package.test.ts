@@ -5,7 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -29,6 +29,11 @@ describe('the npm package', () => {
     assert.ok(packed.includes(pkg.bin.gapify!), 'the bin');
     assert.deepEqual(packed.filter((f) => /^dist\/(test|scripts)\//.test(f)), []);
     assert.match(pkg.repository.url, /^git\+https:\/\/github\.com\/[^/]+\/gapify\.git$/);
+  });
+
+  test('every module it ships is built from a source that exists (no stale output of a deleted file)', () => {
+    const stale = packed.filter((f) => f.startsWith('dist/src/') && f.endsWith('.js')).filter((f) => !existsSync(join(ROOT, f.slice('dist/'.length).replace(/\.js$/, '.ts'))));
+    assert.deepEqual(stale, []);
   });
 
   test('every source map it ships carries its sources (none points at files left out)', () => {
