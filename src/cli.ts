@@ -73,7 +73,7 @@ export async function main(argv: string[]): Promise<number> {
     progress: (line) => {
       if (process.stderr.isTTY) process.stderr.write(`gapify: ${oneLine(line)}\n`);
     },
-    warn: (line) => process.stderr.write(`gapify: warning: ${line}\n`),
+    warn: (line) => process.stderr.write(`gapify: warning: ${oneLine(line)}\n`),
   };
   const debug = argv.includes('--debug');
   const program = buildProgram(io);

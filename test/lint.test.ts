@@ -713,6 +713,14 @@ describe('paths relative to the repository root', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), []);
     assert.equal(r.stderr, 'gapify: warning: scratch/s.onnx: ignored (by .gapifyignore); --no-ignore lints it\n');
+    // A file name with a control character is named in one printable line.
+    const odd = join(repo, 'models', 'scratch', 'bell\u0007.onnx');
+    copyFileSync(fixture('resnet_tail.onnx'), odd);
+    const warned = gapify(['lint', odd], join(repo, 'models'));
+    assert.equal(warned.code, 0, warned.stderr);
+    assert.equal(warned.stderr.split('\n').length, 2, warned.stderr);
+    assert.doesNotMatch(warned.stderr, /\u0007/);
+    rmSync(odd);
     const negated = gapify(['lint', 'a.onnx', '!a.onnx'], join(repo, 'models'));
     assert.equal(negated.code, 0, negated.stderr);
     assert.equal(negated.stderr, 'gapify: warning: a.onnx: ignored (by a negative pattern)\n');
