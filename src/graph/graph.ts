@@ -243,6 +243,14 @@ export class GraphView {
     this.dirty = true;
   }
 
+  /** Inserts nodes right before `anchor`, which must be in the graph. */
+  insertBefore(anchor: NodeProto, added: NodeProto[]): void {
+    const at = this.nodes.indexOf(anchor);
+    if (at < 0) throw new GraphStructureError(`node '${anchor.name || anchor.op_type}' is not in the graph`);
+    this.nodes.splice(at, 0, ...added);
+    this.dirty = true;
+  }
+
   /** Puts `next` where `old` is (same outputs, other inputs: a node re-wired by a rewrite). */
   replace(old: NodeProto, next: NodeProto): void {
     const at = this.nodes.indexOf(old);
@@ -281,6 +289,18 @@ export class GraphView {
     for (const i of this.inputs) live.add(i.name ?? '');
     for (const k of this.initializers.keys()) live.add(k);
     this.valueInfo = this.valueInfo.filter((v) => v.name !== undefined && live.has(v.name));
+  }
+
+  /** Removes what produced `value` (node or initializer) if nothing reads it any more. */
+  removeUnread(value: string): void {
+    if (!value || this.isUsed(value)) return;
+    const p = this.producer(value);
+    if (p) this.removeDead([p]);
+    else if (this.initializers.has(value) && !this.isGraphInput(value)) {
+      this.initializers.delete(value);
+      this.dirty = true;
+      this.dropStaleValueInfo();
+    }
   }
 
   /**

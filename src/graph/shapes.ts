@@ -709,53 +709,70 @@ function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** How one node went: shapes computed, a failure (listed in `unresolved`), or an input already unknown. */
+export type NodeStatus = 'resolved' | 'unresolved' | 'unknown-input';
+
 /**
- * Infers the shape of every value it can. `inputShapes` overrides graph inputs' declared shapes
- * (e.g. to fix a symbolic batch to 1).
+ * Inference one node at a time, for callers that edit the graph as they go (the size analysis frees
+ * a Reshape's target before its consumers are inferred): give it nodes in an order where every
+ * value is produced before it is read. Nodes added to the graph later are handled like the others
+ * (a new Constant is read through the graph view).
  */
-export function inferShapes(graph: GraphView, inputShapes?: ReadonlyMap<string, readonly Dim[]>): ShapeInference {
-  const st: State = { graph, shapes: new Map(), types: new Map(), vecs: new Map() };
-  const unresolved: ShapeInference['unresolved'] = [];
-  const clean = (s: readonly Dim[]): Shape => s.map(cleanDim);
+export class ShapeRun {
+  private readonly st: State;
+  private readonly unresolved: ShapeInference['unresolved'] = [];
+  /** Declared types of node outputs, looked up once (graph outputs win, as in GraphView). */
+  private readonly declared = new Map<string, ValueInfoProto>();
 
-  for (const [name, t] of graph.initializers) {
-    st.shapes.set(name, clean(t.dims.map(Number)));
-    if (t.data_type !== undefined) st.types.set(name, t.data_type);
-    const v = graph.constant(name) && tensorValues(t);
-    if (v) st.vecs.set(name, v);
-  }
-  for (const i of graph.inputs) {
-    if (!i.name) continue;
-    const s = inputShapes?.get(i.name) ?? graph.declaredShape(i.name);
-    if (s) st.shapes.set(i.name, clean(s));
-    const t = graph.declaredElemType(i.name);
-    if (t !== undefined) st.types.set(i.name, t);
-  }
-
-  // Declared types of node outputs, looked up once (graph outputs win, as in GraphView).
-  const declared = new Map<string, ValueInfoProto>();
-  for (const v of [...graph.outputs, ...graph.valueInfo]) if (v.name && !declared.has(v.name)) declared.set(v.name, v);
-
-  let order: NodeProto[];
-  try {
-    order = graph.topologicalOrder();
-  } catch (e) {
-    unresolved.push({ node: undefined, op: '', reason: `graph order: ${errorText(e)}` });
-    order = graph.nodes;
+  constructor(
+    private readonly graph: GraphView,
+    inputShapes?: ReadonlyMap<string, readonly Dim[]>,
+  ) {
+    const st: State = (this.st = { graph, shapes: new Map(), types: new Map(), vecs: new Map() });
+    for (const [name, t] of graph.initializers) {
+      st.shapes.set(name, clean(t.dims.map(Number)));
+      if (t.data_type !== undefined) st.types.set(name, t.data_type);
+      const v = graph.constant(name) && tensorValues(t);
+      if (v) st.vecs.set(name, v);
+    }
+    for (const i of graph.inputs) {
+      if (!i.name) continue;
+      const s = inputShapes?.get(i.name) ?? graph.declaredShape(i.name);
+      if (s) st.shapes.set(i.name, clean(s));
+      const t = graph.declaredElemType(i.name);
+      if (t !== undefined) st.types.set(i.name, t);
+    }
+    for (const v of [...graph.outputs, ...graph.valueInfo]) if (v.name && !this.declared.has(v.name)) this.declared.set(v.name, v);
   }
 
-  order.forEach((node) => {
+  /** Records a failure that is not one node's (e.g. the graph has no order). */
+  fail(reason: string): void {
+    this.unresolved.push({ node: undefined, op: '', reason });
+  }
+
+  /** Infers `node`'s outputs (a later call for a node with the same outputs replaces them). */
+  infer(node: NodeProto): NodeStatus {
+    const { st, declared } = this;
     const op = node.op_type ?? '';
-    const c = new Ctx(node, graph.opset, st);
+    const c = new Ctx(node, this.graph.opset, st);
     let outs: (Shape | undefined)[] | undefined;
+    let status: NodeStatus = 'resolved';
     try {
       if (!isDefaultDomain(node)) c.fail(`operator of domain '${node.domain}'`);
       outs = (HANDLERS.get(op) ?? c.fail('no shape rule for this operator'))(c);
     } catch (e) {
-      if (!(e instanceof UnknownInput)) unresolved.push({ node, op, reason: errorText(e) });
+      if (e instanceof UnknownInput) {
+        status = 'unknown-input';
+      } else {
+        status = 'unresolved';
+        this.unresolved.push({ node, op, reason: errorText(e) });
+      }
     }
     node.output.forEach((name, k) => {
       if (!name) return;
+      st.shapes.delete(name);
+      st.types.delete(name);
+      st.vecs.delete(name);
       const computed = outs?.[k] && clean(outs[k]);
       const decl = declared.get(name)?.type?.tensor_type;
       const declShape = decl?.shape && clean(decl.shape.dim.map((d) => (d.dim_value !== undefined ? Number(d.dim_value) : d.dim_param)));
@@ -768,11 +785,55 @@ export function inferShapes(graph: GraphView, inputShapes?: ReadonlyMap<string, 
       const len = s?.length === 0 ? 1 : s?.length === 1 ? s[0] : undefined;
       if (v && v.length === len && len <= MAX_VALUE_ELEMS) st.vecs.set(name, v.map((d) => (isNum(d) && !Number.isFinite(d) ? undefined : d)));
     });
-  });
-
-  const values = new Map<string, number[]>();
-  for (const [name, v] of st.vecs) {
-    if (INT_TYPES.has(st.types.get(name) ?? 0) && v.every(isNum)) values.set(name, v);
+    return status;
   }
-  return { shapes: st.shapes, elemTypes: st.types, values, unresolved };
+
+  /** Why inference failed at `node` (its last attempt), if it did. */
+  failure(node: NodeProto): string | undefined {
+    for (let k = this.unresolved.length - 1; k >= 0; k--) if (this.unresolved[k]!.node === node) return this.unresolved[k]!.reason;
+    return undefined;
+  }
+
+  /** A value's shape so far (undefined: unknown). */
+  shape(value: string): Shape | undefined {
+    return this.st.shapes.get(value);
+  }
+
+  /** A value's elements as concrete ints, when it is a small int tensor known by value. */
+  ints(value: string): number[] | undefined {
+    const v = this.st.vecs.get(value);
+    return v && INT_TYPES.has(this.st.types.get(value) ?? 0) && v.every(isNum) ? v : undefined;
+  }
+
+  /** Everything inferred so far. */
+  result(): ShapeInference {
+    const { st } = this;
+    const values = new Map<string, number[]>();
+    for (const [name, v] of st.vecs) {
+      if (INT_TYPES.has(st.types.get(name) ?? 0) && v.every(isNum)) values.set(name, v);
+    }
+    return { shapes: st.shapes, elemTypes: st.types, values, unresolved: this.unresolved };
+  }
+}
+
+const clean = (s: readonly Dim[]): Shape => s.map(cleanDim);
+
+/** The nodes in topological order, or — for a graph with a cycle or a dangling read — as listed, with the failure recorded. */
+export function inferenceOrder(graph: GraphView, run: ShapeRun): NodeProto[] {
+  try {
+    return graph.topologicalOrder();
+  } catch (e) {
+    run.fail(`graph order: ${errorText(e)}`);
+    return graph.nodes;
+  }
+}
+
+/**
+ * Infers the shape of every value it can. `inputShapes` overrides graph inputs' declared shapes
+ * (e.g. to fix a symbolic batch to 1).
+ */
+export function inferShapes(graph: GraphView, inputShapes?: ReadonlyMap<string, readonly Dim[]>): ShapeInference {
+  const run = new ShapeRun(graph, inputShapes);
+  for (const node of inferenceOrder(graph, run)) run.infer(node);
+  return run.result();
 }
