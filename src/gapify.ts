@@ -37,10 +37,12 @@ export interface GapifyOptions {
   log?: (line: string) => void;
   /** --cam: add a `<output>_cam` graph output with the class maps of each conv-first / spatial tail. */
   cam?: boolean;
-  /** --dynamic-size: symbolic input height and width, checked at a second size. */
+  /** --dynamic-size: symbolic input height and width, size-carrying Reshape targets computed at run time, checked at other sizes. */
   dynamicSize?: boolean;
-  /** --also-size: the second size (default 1.5× the trained size), `HxW` or [h, w]. */
-  alsoSize?: string | Size;
+  /** --dynamic-batch: the same for the batch (checked at batch 3). */
+  dynamicBatch?: boolean;
+  /** --also-size (repeatable): the sizes checked (default 1.5× and a non-square size, in whole strides), `HxW` or [h, w]. */
+  alsoSizes?: readonly (string | Size)[];
   /** --allow-fixed-size: when the size is pinned, write the model with its fixed input size instead of failing. */
   allowFixedSize?: boolean;
 }
@@ -57,21 +59,20 @@ export async function gapify(inputPath: string, options: GapifyOptions = {}): Pr
   const output = resolve(options.output ?? defaultOutputPath(input));
   checkOutputPath(output, [input], { renamed: true, sameAsInput: { allowed: !!options.inPlace, flag: '--in-place' } });
   const spec = options.inputShapes?.length ? parseInputShapes(options.inputShapes) : NO_INPUT_SHAPES;
-  if (!options.dynamicSize && (options.alsoSize !== undefined || options.allowFixedSize)) {
-    throw new UsageError(`${options.alsoSize !== undefined ? '--also-size' : '--allow-fixed-size'} needs --dynamic-size`);
-  }
-  const alsoSize = typeof options.alsoSize === 'string' ? parseSize(options.alsoSize, '--also-size') : options.alsoSize;
+  if (!options.dynamicSize && options.alsoSizes?.length) throw new UsageError('--also-size needs --dynamic-size');
+  if (!options.dynamicSize && !options.dynamicBatch && options.allowFixedSize) throw new UsageError('--allow-fixed-size needs --dynamic-size or --dynamic-batch');
+  const alsoSizes = options.alsoSizes?.map((s) => (typeof s === 'string' ? parseSize(s, '--also-size') : s));
   log(`reading ${input}`);
   // Structure only: the weights a rule folds are loaded on demand, the rest is copied file to file.
   const file = readModelLazy(input, { keepOpen: true });
   try {
-    return await rewriteFile(file, input, output, spec, alsoSize, options, log);
+    return await rewriteFile(file, input, output, spec, alsoSizes, options, log);
   } finally {
     releaseModel(file);
   }
 }
 
-async function rewriteFile(file: ModelFile, input: string, output: string, spec: InputShapeSpec, alsoSize: Size | undefined, options: GapifyOptions, log: (line: string) => void): Promise<GapifyReport> {
+async function rewriteFile(file: ModelFile, input: string, output: string, spec: InputShapeSpec, alsoSizes: readonly Size[] | undefined, options: GapifyOptions, log: (line: string) => void): Promise<GapifyReport> {
   const { analysis, inputs } = await analyzeWithProbe(file, spec, options.probe ?? true, log);
   const alreadyGap = alreadyGapOf(analysis);
   const macsBefore = modelMacs(analysis.graph, analysis.shapes.shapes); // before the rewrite edits the view
@@ -90,17 +91,20 @@ async function rewriteFile(file: ModelFile, input: string, output: string, spec:
     base.cam = { outputs: cam.cams, skipped: cam.skipped };
   }
   const camNames = cam?.cams.map((c) => c.name) ?? [];
-  if (changes.length === 0 && camNames.length === 0 && !options.dynamicSize) {
+  const dynamic = !!options.dynamicSize || !!options.dynamicBatch;
+  if (changes.length === 0 && camNames.length === 0 && !dynamic) {
     const why = alreadyGap.length ? 'the model already has a global-average-pool head'
       : refused.length ? 'no tail can be rewritten exactly'
         : 'no classifier tail found';
     return { ...base, written: false, nothingWritten: why, rewritten: [], verification: { status: 'skipped', reason: 'nothing was rewritten' } };
   }
-  if (options.dynamicSize) {
+  if (dynamic) {
     // Checked (and, if pinned, refused) before anything is staged.
     const step = await dynamicSizeStep(file, model, inputs, {
-      ...(alsoSize ? { also: alsoSize } : {}), allowFixed: !!options.allowFixedSize,
+      free: { size: !!options.dynamicSize, batch: !!options.dynamicBatch },
+      ...(alsoSizes?.length ? { also: alsoSizes } : {}), allowFixed: !!options.allowFixedSize,
       run: options.verify !== false && !options.dryRun, seed: options.seed ?? 0, spatialOutputs: camNames, log,
+      ...(options.atol !== undefined ? { atol: options.atol } : {}), ...(options.rtol !== undefined ? { rtol: options.rtol } : {}),
     });
     model = step.model;
     base.size = step.report;
@@ -112,7 +116,7 @@ async function rewriteFile(file: ModelFile, input: string, output: string, spec:
     const skipped: Verification = { status: 'skipped', reason: 'nothing was written' };
     if (step.refused) throw new SizeLocked<GapifyReport>(step.refused, { ...base, written: false, nothingWritten: 'the input size is pinned', rewritten: changes, verification: skipped });
     if (changes.length === 0 && camNames.length === 0 && !step.report.dynamic) {
-      return { ...base, written: false, nothingWritten: 'nothing was rewritten and the input size stays fixed', rewritten: [], verification: skipped };
+      return { ...base, written: false, nothingWritten: `nothing was rewritten and the ${options.dynamicSize ? 'input size' : 'batch'} stays fixed`, rewritten: [], verification: skipped };
     }
   }
   if (options.dryRun) {

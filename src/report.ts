@@ -3,9 +3,12 @@
 
 import type { GapifyReport, Verification } from './result.js';
 import type { AlreadyGap, Refusal, TailChange } from './rewrite/rule.js';
-import type { SizeReport } from './size/dynamic.js';
+import type { SizeCheck } from './size/check.js';
+import type { SizeReport } from './size/index.js';
 import type { SizePin } from './size/pin.js';
-import { count, countChange, errorText, nodeLabel, percentChange, printable, shapeText, sizeText, thousands } from './text.js';
+import { pointText } from './size/plan.js';
+import type { ReshapeFree } from './size/unpin.js';
+import { count, countChange, errorText, nodeLabel, percentChange, plural, printable, shapeText, sizeText, thousands } from './text.js';
 import type { Comparison } from './verify/compare.js';
 
 function macLine(before: number | undefined, after: number | undefined): string {
@@ -76,25 +79,47 @@ export function formatReport(r: GapifyReport): string {
 /** Lines as printed: each one line, whatever names went into it (control characters escaped). */
 export const printLines = (lines: readonly string[]): string => lines.map(printable).join('\n');
 
-/** Pins listed one per line; ShuffleNet has sixteen of one kind. */
-const SHOWN_PINS = 3;
+/** Pins and freed Reshapes listed one per line up to this many; ShuffleNet has 32 freed Reshapes. */
+const SHOWN = 3;
 
-/** --dynamic-size: what the input became and how the second size went. */
+/** "[1, 3, height, width]", "[batch, 3, 224, 224]": what the flags made free. */
+function freedWhat(s: SizeReport): string {
+  const what = s.free.size && s.free.batch ? 'size and batch' : s.free.size ? 'size' : 'batch';
+  return s.batchWasSymbolic && s.free.size ? 'size (and the batch, symbolic already)' : what;
+}
+
+/** A check point: "352×352", "288×384 batch 3". */
+const checkPoint = (c: SizeCheck, s: SizeReport): string => pointText(c, s.batch);
+
+/** --dynamic-size / --dynamic-batch: what the input became, what was freed, how the checks went. */
 export function sizeLines(s: SizeReport): string[] {
   const lines: string[] = [];
   const inputs = s.inputs.map((i) => `'${i.name}' ${shapeText(i.dims)}`).join(', ');
-  if (s.dynamic) lines.push(`  dynamic size: input ${inputs} (trained at ${sizeText(s.trained)})`);
-  else lines.push(`  dynamic size: NO — ${s.note ?? `input ${inputs} stays fixed`}`);
-  for (const p of s.pins.slice(0, SHOWN_PINS)) lines.push(`    pin (${p.found === 'static' ? 'shape inference' : 'onnxruntime'}): ${p.detail}`);
-  if (s.pins.length > SHOWN_PINS) lines.push(`    … and ${s.pins.length - SHOWN_PINS} more pins (--json lists them all)`);
+  const stride = s.stride[0] === s.stride[1] ? String(s.stride[0]) : sizeText(s.stride);
+  const trained = s.free.batch ? `${sizeText(s.trained)}, batch ${s.batch}` : sizeText(s.trained);
+  if (s.dynamic) lines.push(`  dynamic ${freedWhat(s)}: input ${inputs} (trained at ${trained}, stride ${stride})`);
+  else lines.push(`  dynamic ${freedWhat(s)}: NO — ${s.note ?? `input ${inputs} stays fixed`}`);
+  if (s.freed.length) lines.push(`    freed ${plural(s.freed.length, 'Reshape target')}, now computed from the tensor's shape:`);
+  for (const f of s.freed.slice(0, SHOWN)) lines.push(`      Reshape '${nodeLabel(f.node)}' ${shapeText(f.target)} → ${shapeText(f.words)}`);
+  if (s.freed.length > SHOWN) lines.push(`      … and ${s.freed.length - SHOWN} more (--json lists them all)`);
+  for (const p of s.pins.slice(0, SHOWN)) lines.push(`    pin (${p.found === 'static' ? 'shape inference' : 'onnxruntime'}): ${p.detail}`);
+  if (s.pins.length > SHOWN) lines.push(`    … and ${s.pins.length - SHOWN} more pins (--json lists them all)`);
   const c = s.check;
-  if (c.status === 'passed') {
-    const outs = c.outputs.map((o) => `${o.name} ${shapeText(o.also)}`).join(', ');
-    lines.push(`    runs at ${sizeText(s.also)}: ${outs} (onnxruntime; same names, dtypes and class dims as at ${sizeText(s.trained)})`);
-  } else if (c.status === 'failed') {
-    for (const p of c.problems) lines.push(`    at ${sizeText(s.also)}: ${p}`);
+  if (c.status === 'skipped') {
+    lines.push(`    other sizes not run: ${c.reason}`);
   } else {
-    lines.push(`    ${sizeText(s.also)} not run: ${c.reason}`);
+    for (const k of c.checks) {
+      const set = s.freed.length ? ', its Reshape targets set for that size' : '';
+      const against = k.reference === 'original' ? `the original${set}` : k.reference === 'rewritten' ? `the rewritten model${set} (the original does not run there)` : undefined;
+      const outs = [
+        ...k.outputs.map((o) => `${o.name} ${shapeText(o.dims)} max abs ${errorText(o.maxAbsError)}${o.ok ? '' : ' DIFFERENT'}`),
+        ...(k.reshapes.count ? [`the freed Reshapes' outputs max abs ${errorText(k.reshapes.maxAbsError)}${k.reshapes.ok ? '' : ' DIFFERENT'}`] : []),
+      ].join(', ');
+      const status = k.problems.length ? 'FAILED' : 'ok';
+      lines.push(`    at ${checkPoint(k, s)}: ${status}${against ? ` — vs ${against}${outs ? `: ${outs}` : ''}` : ''}`);
+      for (const p of k.problems) lines.push(`      ${p}`);
+    }
+    if (c.status === 'failed') for (const p of c.problems.filter((p) => !p.startsWith('at '))) lines.push(`    ${p}`);
   }
   if (s.cleared.length) lines.push(`    declared shapes made size-free: ${s.cleared.length <= 4 ? s.cleared.map((n) => `'${n}'`).join(', ') : `${s.cleared.length} values`}`);
   return lines;
@@ -123,6 +148,8 @@ const refusalJson = (f: Refusal): object => ({
 
 const alreadyGapJson = (g: AlreadyGap): object => ({ kind: g.kind, pool: nodeLabel(g.pool), conv: nodeLabel(g.conv), classes: g.classes });
 
+const freedJson = (f: ReshapeFree): object => ({ node: nodeLabel(f.node), target: f.target, becomes: f.words });
+
 // `op` and `reason` are the fields --json gave pins before they had a kind and a detail.
 export const pinJson = (p: SizePin): object => ({
   kind: p.kind, node: p.node ? nodeLabel(p.node) : null, op: p.node?.op_type ?? null, ...(p.input !== undefined ? { input: p.input } : {}),
@@ -137,6 +164,6 @@ export function reportJson(r: GapifyReport): object {
     refused: r.refused.map(refusalJson),
     alreadyGap: r.alreadyGap.map(alreadyGapJson),
     ...(r.cam ? { cam: { outputs: r.cam.outputs, skipped: r.cam.skipped.map((s) => ({ at: nodeLabel(s.at), reason: s.reason })) } } : {}),
-    ...(r.size ? { size: { ...r.size, pins: r.size.pins.map(pinJson) } } : {}),
+    ...(r.size ? { size: { ...r.size, freed: r.size.freed.map(freedJson), pins: r.size.pins.map(pinJson) } } : {}),
   };
 }

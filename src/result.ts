@@ -2,7 +2,7 @@
 
 import type { CamOutput, CamSkip } from './cam/outputs.js';
 import type { AlreadyGap, Refusal, TailChange } from './rewrite/rule.js';
-import type { SizeReport } from './size/dynamic.js';
+import type { SizeReport } from './size/index.js';
 import type { Comparison } from './verify/compare.js';
 import type { ResolvedInput } from './verify/inputs.js';
 
@@ -27,6 +27,6 @@ export interface GapifyReport {
   modelMacs?: { before: number; after: number };
   /** --cam: the class-map outputs added, and the tails that have none. */
   cam?: { outputs: CamOutput[]; skipped: CamSkip[] };
-  /** --dynamic-size: the symbolic input size and its check at a second size. */
+  /** --dynamic-size / --dynamic-batch: the symbolic input dims, the freed Reshapes and the checks at other sizes. */
   size?: SizeReport;
 }

@@ -12,10 +12,11 @@ import { SizeLocked } from '../src/errors.js';
 import { gapify as gapifyLib } from '../src/gapify.js';
 import type { GapifyReport } from '../src/result.js';
 import { makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from '../src/onnx/builder.js';
+import { readInts } from '../src/onnx/tensor.js';
 import { encode } from '../src/onnx/codec.js';
 import { readModel } from '../src/onnx/model-io.js';
-import { DataType } from '../src/onnx/schema.js';
-import { analyzeRewritten, nodeFromOrtError, parseSize, planSizes } from '../src/size/index.js';
+import { DataType, type ModelProto } from '../src/onnx/schema.js';
+import { analyzeRewritten, nodeFromOrtError, parseSize, planSizes, remainingPins } from '../src/size/index.js';
 import { resolveInputs } from '../src/verify/inputs.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
@@ -60,13 +61,74 @@ function maxAbsDiff(a: ort.Tensor, b: ort.Tensor): number {
   return m;
 }
 
+/**
+ * ShuffleNet as traced at batch `b` and `h`×`w`: the fixture with its channel-shuffle targets set
+ * for that size (batch first, map size last: 28, 14, 7 at 224), built here, apart from gapify.
+ */
+function tracedShuffle(b: number, h: number, w: number): ModelProto {
+  const { model } = readModel(fixture('shufflenet_v2_x0_5.onnx'));
+  const g = model.graph!;
+  const targets = new Set(g.node.filter((n) => n.op_type === 'Reshape').map((n) => n.input[1]));
+  const node = g.node.map((n) => {
+    if (n.op_type !== 'Constant' || !targets.has(n.output[0])) return n;
+    const v = readInts(n.attribute[0]!.t!);
+    const stride = 224 / v.at(-1)!;
+    const set = [b, ...v.slice(1, -2), h / stride, w / stride];
+    return { ...n, attribute: [{ ...n.attribute[0]!, t: makeTensor('', DataType.INT64, [set.length], set) }] };
+  });
+  return {
+    ...model,
+    graph: { ...g, node, input: [makeValueInfo('input', DataType.FLOAT, [b, 3, h, w])], output: [makeValueInfo('logits', DataType.FLOAT, undefined)], value_info: [] },
+  };
+}
+
+/** The written ShuffleNet against the traced one at a size: the logits and the last shuffle's output (the logits of random weights hardly depend on the image). */
+async function matchesTracedShuffle(written: string, b: number, h: number, w: number): Promise<void> {
+  const probe = '/stage4/stage4.3/Reshape_1_output_0';
+  const expose = (m: ModelProto): ModelProto => ({ ...m, graph: { ...m.graph!, output: [...m.graph!.output, { name: probe, metadata_props: [] }] } });
+  const traced = join(dir, `traced-${b}-${h}-${w}.onnx`);
+  writeFileSync(traced, encode('onnx.ModelProto', expose(tracedShuffle(b, h, w))));
+  const exposed = join(dir, `exposed-${b}-${h}-${w}.onnx`);
+  writeFileSync(exposed, encode('onnx.ModelProto', expose(readModel(written).model)));
+  const [want, got] = [await run(traced, [b, 3, h, w]), await run(exposed, [b, 3, h, w])];
+  for (const name of ['logits', probe]) {
+    assert.deepEqual(got[name]!.dims, want[name]!.dims, `${name} at ${b}×${h}×${w}`);
+    assert.ok(maxAbsDiff(got[name]!, want[name]!) < 1e-5, `${name} at ${b}×${h}×${w}`);
+  }
+  assert.deepEqual(got[probe]!.dims, [b, 192, h / 32, w / 32]);
+}
+
+/**
+ *   input [1,3,8,8] ─ Conv 3×3 pad 1 (3→4) ─ Flatten ─ [1,256] ─ Transpose ─ Gemm(transA) ─ y [1,2]
+ * The Transpose keeps the tail from matching; at 12×12 the Gemm gets 576 features, not 256.
+ */
+function flatModel(name: string): string {
+  const w = Array.from({ length: 4 * 3 * 9 }, (_, i) => ((i * 7) % 11) / 11 - 0.5);
+  const fc = Array.from({ length: 2 * 256 }, (_, i) => ((i * 5) % 13) / 13 - 0.5);
+  const graph = makeGraph(
+    [
+      makeNode('Conv', ['input', 'w'], ['c'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'conv'),
+      makeNode('Flatten', ['c'], ['f'], { axis: 1 }, 'flatten'),
+      makeNode('Transpose', ['f'], ['t'], { perm: [1, 0] }, 'transpose'),
+      makeNode('Gemm', ['t', 'fc', 'b'], ['y'], { transA: 1, transB: 1 }, 'fc'),
+    ],
+    'flat', [makeValueInfo('input', DataType.FLOAT, [1, 3, 8, 8])], [makeValueInfo('y', DataType.FLOAT, [1, 2])],
+    [makeTensor('w', DataType.FLOAT, [4, 3, 3, 3], w), makeTensor('fc', DataType.FLOAT, [2, 256], fc), makeTensor('b', DataType.FLOAT, [2], [0.1, -0.1])],
+  );
+  const path = join(dir, name);
+  writeFileSync(path, encode('onnx.ModelProto', makeModel(graph)));
+  return path;
+}
+
 describe('--dynamic-size', () => {
   test('vgg_mini: symbolic height/width; the written model runs at 320×320 and still matches at 224', async () => {
     const out = join(dir, 'vgg.dyn.onnx');
     const r = gapify(fixture('vgg_mini.onnx'), '-o', out, '--dynamic-size');
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /dynamic size: input 'input' \[1, 3, height, width\] \(trained at 224×224\)/);
-    assert.match(r.stdout, /runs at 336×336: logits \[1, 10\]/);
+    assert.match(r.stdout, /dynamic size: input 'input' \[1, 3, height, width\] \(trained at 224×224, stride 32\)/);
+    // The original's spatial tail fits 224×224 only: at other sizes the reference is the rewrite.
+    assert.match(r.stdout, /at 352×352: ok — vs the rewritten model \(the original does not run there\): logits \[1, 10\]/);
+    assert.match(r.stdout, /at 288×384: ok/);
     assert.match(r.stdout, /verification: passed/);
     assert.deepEqual(declared(out, 'input'), [1, 3, 'height', 'width']);
     assert.deepEqual(declared(out, 'logits'), [1, 10]);
@@ -78,54 +140,46 @@ describe('--dynamic-size', () => {
     assert.ok(maxAbsDiff(mine.logits!, original.logits!) < 1e-4);
   });
 
-  test('--also-size picks the second size', () => {
-    const r = gapify(fixture('resnet_tail.onnx'), '-o', join(dir, 'resnet.dyn.onnx'), '--dynamic-size', '--also-size', '40x56');
+  test('--also-size picks the sizes checked; a symbolic batch stays free and is checked at batch 3', () => {
+    const r = gapify(fixture('resnet_tail.onnx'), '-o', join(dir, 'resnet.dyn.onnx'), '--dynamic-size', '--also-size', '40x56', '--also-size', '64x32');
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /dynamic size: input 'input' \[N, 3, height, width\] \(trained at 32×32\)/);
-    assert.match(r.stdout, /runs at 40×56: logits \[1, 10\]/);
+    assert.match(r.stdout, /dynamic size \(and the batch, symbolic already\): input 'input' \[N, 3, height, width\] \(trained at 32×32, batch 1, stride 2\)/);
+    assert.match(r.stdout, /at 40×56: ok — vs the original: logits \[1, 10\]/);
+    assert.match(r.stdout, /at 64×32: ok — vs the original: logits \[1, 10\]/);
+    assert.match(r.stdout, /at 64×32 batch 3: ok — vs the original: logits \[3, 10\]/);
+    assert.doesNotMatch(r.stdout, /at 48×48/);
   });
 
-  test('shufflenet (channel-shuffle Reshape with constant spatial dims) is refused: exit 1, the node named, nothing written', () => {
+  test('shufflenet: its 32 channel-shuffle Reshapes are freed; the written model matches the model traced at each size', async () => {
     const out = join(dir, 'shuffle.dyn.onnx');
     const r = gapify(fixture('shufflenet_v2_x0_5.onnx'), '-o', out, '--dynamic-size');
-    assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /^gapify: --dynamic-size: the input size is pinned: Reshape '\/stage2\/stage2\.0\/Reshape' has the fixed target \[1, 2, 24, 28, 28\].*\(and 15 more\).*--allow-fixed-size/);
-    assert.equal(r.stderr.trim().split('\n').length, 1);
-    assert.match(r.stdout, /pin \(shape inference\): Reshape '\/stage2\/stage2\.0\/Reshape' has the fixed target/);
-    assert.match(r.stdout, /at 336×336: onnxruntime failed in Reshape '\/stage2\/stage2\.0\/Reshape': The input tensor cannot be reshaped/);
-    assert.match(r.stdout, /nothing written: the input size is pinned/);
-    assert.ok(!existsSync(out));
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /freed 32 Reshape targets, now computed from the tensor's shape:/);
+    assert.match(r.stdout, /Reshape '\/stage2\/stage2\.0\/Reshape' \[1, 2, 24, 28, 28\] → \[1, 2, 24, H, W\]/);
+    assert.match(r.stdout, /Reshape '\/stage2\/stage2\.0\/Reshape_1' \[1, -1, 28, 28\] → \[1, 48, H, W\]/);
+    for (const s of ['352×352', '288×384']) assert.match(r.stdout, new RegExp(`at ${s}: ok — vs the original, its Reshape targets set for that size: logits \\[1, 1000\\] max abs \\S+, the freed Reshapes' outputs max abs 0`));
+    assert.deepEqual(declared(out, 'input'), [1, 3, 'height', 'width']);
+    for (const [b, h, w] of [[1, 224, 224], [1, 352, 352], [1, 288, 384], [1, 96, 160]] as const) await matchesTracedShuffle(out, b, h, w);
   });
 
-  test('shufflenet with --allow-fixed-size: written and verified, input dims left as they were', () => {
-    const out = join(dir, 'shuffle.fixed.onnx');
-    const r = gapify(fixture('shufflenet_v2_x0_5.onnx'), '-o', out, '--dynamic-size', '--allow-fixed-size');
+  test('shufflenet with --dynamic-batch too: matches at batch 3', async () => {
+    const out = join(dir, 'shuffle.batch.onnx');
+    const r = gapify(fixture('shufflenet_v2_x0_5.onnx'), '-o', out, '--dynamic-size', '--dynamic-batch');
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /dynamic size: NO — the input size stays fixed at 224×224/);
-    assert.match(r.stdout, /verification: passed/);
-    assert.deepEqual(declared(out, 'input'), [1, 3, 224, 224]);
+    assert.match(r.stdout, /Reshape '\/stage2\/stage2\.0\/Reshape' \[1, 2, 24, 28, 28\] → \[N, 2, 24, H, W\]/);
+    assert.match(r.stdout, /at 288×384 batch 3: ok — vs the original/);
+    assert.deepEqual(declared(out, 'input'), ['batch', 3, 'height', 'width']);
+    assert.deepEqual(declared(out, 'logits'), ['batch', 1000]);
+    await matchesTracedShuffle(out, 3, 288, 384);
+    await matchesTracedShuffle(out, 2, 224, 224);
   });
 
   test('a Flatten → Gemm tail that is not rewritten pins the size (found statically and by onnxruntime)', () => {
-    //   input [1,3,8,8] ─ Conv 3×3 pad 1 (3→4) ─ Flatten ─ [1,256] ─ Transpose ─ Gemm(transA) ─ y [1,2]
-    // The Transpose keeps the tail from matching; at 12×12 the Gemm gets 576 features, not 256.
-    const w = Array.from({ length: 4 * 3 * 9 }, (_, i) => ((i * 7) % 11) / 11 - 0.5);
-    const fc = Array.from({ length: 2 * 256 }, (_, i) => ((i * 5) % 13) / 13 - 0.5);
-    const graph = makeGraph(
-      [
-        makeNode('Conv', ['input', 'w'], ['c'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'conv'),
-        makeNode('Flatten', ['c'], ['f'], { axis: 1 }, 'flatten'),
-        makeNode('Transpose', ['f'], ['t'], { perm: [1, 0] }, 'transpose'),
-        makeNode('Gemm', ['t', 'fc', 'b'], ['y'], { transA: 1, transB: 1 }, 'fc'),
-      ],
-      'flat', [makeValueInfo('input', DataType.FLOAT, [1, 3, 8, 8])], [makeValueInfo('y', DataType.FLOAT, [1, 2])],
-      [makeTensor('w', DataType.FLOAT, [4, 3, 3, 3], w), makeTensor('fc', DataType.FLOAT, [2, 256], fc), makeTensor('b', DataType.FLOAT, [2], [0.1, -0.1])],
-    );
-    const path = join(dir, 'flat.onnx');
-    writeFileSync(path, encode('onnx.ModelProto', makeModel(graph)));
+    const path = flatModel('flat.onnx');
     const r = gapify(path, '-o', join(dir, 'flat.dyn.onnx'), '--dynamic-size');
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /the input size is pinned: Gemm 'fc' fails at other input sizes/);
+    assert.match(r.stdout, /at 12×12: FAILED/);
     assert.match(r.stdout, /onnxruntime failed in Gemm 'fc'/);
     assert.ok(!existsSync(join(dir, 'flat.dyn.onnx')));
   });
@@ -158,38 +212,42 @@ describe('--dynamic-size', () => {
     assert.deepEqual((await run(out, [1, 3, 40, 24])).y!.dims, [1, 2]);
   });
 
-  test('--dry-run checks statically only', () => {
-    const r = gapify(fixture('shufflenet_v2_x0_5.onnx'), '-o', join(dir, 'dry.onnx'), '--dynamic-size', '--dry-run', '--allow-fixed-size');
+  test('--dry-run analyses statically only', () => {
+    const r = gapify(fixture('shufflenet_v2_x0_5.onnx'), '-o', join(dir, 'dry.onnx'), '--dynamic-size', '--dry-run');
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /pin \(shape inference\): Reshape '\/stage2\/stage2\.0\/Reshape' has the fixed target/);
-    assert.match(r.stdout, /336×336 not run: .*static shape inference only/);
+    assert.match(r.stdout, /freed 32 Reshape targets/);
+    assert.match(r.stdout, /other sizes not run: not run \(--no-verify or --dry-run\): static analysis only/);
+    assert.match(r.stdout, /nothing written: dry run/);
   });
 
-  test('--also-size and --allow-fixed-size need --dynamic-size; a bad size is a usage error', () => {
-    for (const flags of [['--also-size', '320x320'], ['--allow-fixed-size'], ['--dynamic-size', '--also-size', '320xx']]) {
+  test('--also-size needs --dynamic-size, --allow-fixed-size one of the two; a bad size is a usage error', () => {
+    for (const flags of [['--also-size', '320x320'], ['--allow-fixed-size'], ['--dynamic-batch', '--also-size', '320x320'], ['--dynamic-size', '--also-size', '320xx']]) {
       const r = gapify(fixture('resnet_tail.onnx'), '-o', join(dir, 'u.onnx'), ...flags);
       assert.equal(r.code, 2, flags.join(' '));
       assert.equal(r.stderr.trim().split('\n').length, 1);
     }
   });
 
-  test('library: the refusal carries the report; static inference names the pin; onnxruntime messages parse', async () => {
-    await assert.rejects(gapifyLib(fixture('shufflenet_v2_x0_5.onnx'), { output: join(dir, 'lib.onnx'), dynamicSize: true }), (e: unknown) => {
+  test('library: the refusal carries the report; the analysis names frees and pins; onnxruntime messages parse', async () => {
+    const pinned = flatModel('flat-lib.onnx');
+    await assert.rejects(gapifyLib(pinned, { output: join(dir, 'lib.onnx'), dynamicSize: true }), (e: unknown) => {
       assert.ok(e instanceof SizeLocked);
       assert.equal(e.exitCode, 1);
       const report = e.report as GapifyReport;
       assert.equal(report.written, false);
       assert.equal(report.size?.dynamic, false);
-      assert.equal(report.size?.pins[0]?.node?.name, '/stage2/stage2.0/Reshape');
+      assert.equal(report.size?.pins[0]?.node?.name, 'fc');
       return true;
     });
     const file = readModel(fixture('shufflenet_v2_x0_5.onnx'));
-    const plan = planSizes(file.model, resolveInputs(file.model), [320, 320]);
-    const { pins } = analyzeRewritten(file.model, file.opset, plan);
-    assert.equal(pins.length, 16);
-    assert.ok(pins.every((p) => p.kind === 'reshape' && p.node?.op_type === 'Reshape'));
-    assert.equal(pins[0]!.node!.name, '/stage2/stage2.0/Reshape');
-    assert.match(pins[0]!.detail, /\[1, 2, 24, 28, 28\] that holds the 28×28 map size/);
+    const plan = planSizes(file.model, resolveInputs(file.model), { size: true, batch: false }, '--dynamic-size');
+    const size = analyzeRewritten(file.model, file.opset, plan);
+    assert.deepEqual(remainingPins(size), []);
+    assert.deepEqual(size.stride, [32, 32]);
+    assert.equal(size.frees.length, 32);
+    assert.ok(size.pins.every((p) => p.kind === 'reshape' && p.fixedByRewrite));
+    assert.equal(size.frees[0]!.node.name, '/stage2/stage2.0/Reshape');
+    assert.match(size.pins[0]!.detail, /\[1, 2, 24, 28, 28\] that holds the 28×28 map size: gapify --dynamic-size computes it as \[1, 2, 24, H, W\]/);
 
     const named = nodeFromOrtError("Non-zero status code returned while running Reshape node. Name:'/a/Reshape' Status Message: /src/reshape_helper.h:47 onnxruntime::ReshapeHelper::ReshapeHelper(x) size == 3 was false. The input tensor cannot be reshaped");
     assert.deepEqual(named, { op: 'Reshape', node: '/a/Reshape', detail: 'The input tensor cannot be reshaped' });

@@ -127,7 +127,7 @@ describe('rules on fixtures', () => {
     assert.deepEqual(p.macs, { before: 419_072, convFirst: 419_072, poolFirst: null });
     const pins = only(r, 'fixed-input-size').properties;
     assert.deepEqual(pins.size, [224, 224]);
-    assert.deepEqual(pins.pins.map((x) => [x.kind, x.node, x.fixedByRewrite]), [['input', null, false], ['spatial-tail', '/Flatten', true]]);
+    assert.deepEqual(pins.pins.map((x) => [x.kind, x.node, x.fixedByRewrite]), [['input', null, true], ['spatial-tail', '/Flatten', true]]);
   });
 
   test('not-rewritable carries the reason code', () => {
@@ -144,14 +144,16 @@ describe('rules on fixtures', () => {
     assert.ok(!at('squeezenet1_0.onnx').findings.some((x) => x.ruleId === 'rewritable-tail'));
   });
 
-  test("fixed-input-size names ShuffleNet's channel-shuffle Reshapes", () => {
+  test("fixed-input-size names ShuffleNet's channel-shuffle Reshapes, which --dynamic-size frees", () => {
     const f = only(at('shufflenet_v2_x0_5.onnx'), 'fixed-input-size');
     const reshapes = f.properties.pins.filter((p) => p.kind === 'reshape');
-    assert.equal(reshapes.length, 16);
+    // Each shuffle's view(b, 2, c/2, h, w) and its view(b, -1, h, w) back: both hold 28×28 (14, 7).
+    assert.equal(reshapes.length, 32);
     assert.equal(reshapes[0]!.node, '/stage2/stage2.0/Reshape');
-    assert.match(reshapes[0]!.detail, /\[1, 2, 24, 28, 28\]/);
-    assert.equal(f.properties.fixedByRewrite, false);
-    assert.match(f.message, /accepts only 224×224 inputs.*and 15 more/);
+    assert.match(reshapes[0]!.detail, /\[1, 2, 24, 28, 28\] that holds the 28×28 map size: gapify --dynamic-size computes it as \[1, 2, 24, H, W\]/);
+    assert.ok(f.properties.pins.every((p) => p.fixedByRewrite));
+    assert.equal(f.properties.fixedByRewrite, true);
+    assert.match(f.message, /accepts only 224×224 inputs.*and 31 more.*gapify --dynamic-size removes every pin/);
   });
 
   test('every fixture lints without an error finding', () => {
@@ -165,10 +167,10 @@ describe('rules on graphs built in code', () => {
     assert.deepEqual(ruleIds(r), ['rewritable-tail']);
   });
 
-  test('fixed H and W on the input are a pin that the rewrite does not remove', () => {
+  test('fixed H and W on the input are a pin that --dynamic-size removes', () => {
     const f = only(lintModel(tiny('fixed_gap', [8, 8], gapTail)), 'fixed-input-size');
-    assert.deepEqual(f.properties.pins.map((p) => [p.kind, p.input]), [['input', 'input']]);
-    assert.equal(f.properties.fixedByRewrite, false);
+    assert.deepEqual(f.properties.pins.map((p) => [p.kind, p.input, p.fixedByRewrite]), [['input', 'input', true]]);
+    assert.equal(f.properties.fixedByRewrite, true);
   });
 
   //   map [N,4,4,4] → Flatten → Gemm(64→5)        (only 4×4 maps fit the weight)
@@ -182,7 +184,7 @@ describe('rules on graphs built in code', () => {
     const f = only(r, 'fixed-input-size');
     assert.deepEqual(f.properties.pins.map((p) => [p.kind, p.node, p.fixedByRewrite]), [['spatial-tail', '/Flatten', true]]);
     assert.equal(f.properties.fixedByRewrite, true);
-    assert.match(f.message, /gapify's rewrite removes every pin/);
+    assert.match(f.message, /gapify --dynamic-size removes every pin/);
     // Without --input-shape the map is 112×112 at the default 224: the weight does not fit it.
     assert.equal(only(lintModel(path), 'not-rewritable').properties.code, 'shape-mismatch');
   });
@@ -203,7 +205,7 @@ describe('rules on graphs built in code', () => {
   });
 
   //   map [N,4,4,4] → Reshape [1,2,2,4,4] → Transpose → Reshape [1,4,4,4] → GAP → Flatten → Gemm
-  test('constant Reshape targets that hold the map size are pins the rewrite does not remove', () => {
+  test('constant Reshape targets that hold the map size are pins --dynamic-size removes', () => {
     const path = tiny('shuffle', ['H', 'W'], (nodes, inits) => {
       nodes.push(
         makeNode('Reshape', ['map', 'shape5'], ['r5'], {}, '/shuffle/Reshape'),
@@ -218,8 +220,8 @@ describe('rules on graphs built in code', () => {
     const r = lintModel(path, { inputShapes: EIGHT });
     assert.equal(only(r, 'rewritable-tail').properties.tailKind, 'global');
     const f = only(r, 'fixed-input-size');
-    assert.deepEqual(f.properties.pins.map((p) => [p.kind, p.node]), [['reshape', '/shuffle/Reshape'], ['reshape', '/shuffle/Reshape_1']]);
-    assert.equal(f.properties.fixedByRewrite, false);
+    assert.deepEqual(f.properties.pins.map((p) => [p.kind, p.node, p.fixedByRewrite]), [['reshape', '/shuffle/Reshape', true], ['reshape', '/shuffle/Reshape_1', true]]);
+    assert.equal(f.properties.fixedByRewrite, true);
   });
 
   //   map → Reshape [0, 4, -1] → ReduceMean(axis 2) → Gemm    (follows the input: no pin)

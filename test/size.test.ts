@@ -1,6 +1,7 @@
-// One size analysis: `gapify lint` and `gapify --dynamic-size` name the same pins for a model —
-// lint on the model as it is, --dynamic-size on its rewrite, so the pins the rewrite removes
-// (fixedByRewrite) and the declared input dims (which --dynamic-size frees) are lint's alone.
+// One size analysis: `gapify lint` and `gapify --dynamic-size` name the same pins and the same
+// freed Reshapes for a model — lint on the model as it is, --dynamic-size on its rewrite, so the
+// pins the tail rewrite removes and the declared input dims (which --dynamic-size frees) are lint's
+// alone.
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,25 +19,25 @@ after(() => tmp.cleanup());
 
 const fixtures = readdirSync(FIXTURES).filter((f) => f.endsWith('.onnx')).sort();
 
-test('lint and --dynamic-size report the same pins for every fixture', async () => {
-  let pinned = 0;
+test('lint and --dynamic-size report the same pins and frees for every fixture', async () => {
+  let freed = 0;
   for (const f of fixtures) {
     const linted = lintModel(join(FIXTURES, f)).findings.find((x) => x.ruleId === 'fixed-input-size');
-    const fromLint = linted?.ruleId === 'fixed-input-size'
-      ? linted.properties.pins.filter((p) => p.kind !== 'input' && !p.fixedByRewrite).map((p) => `${p.kind} ${p.node} ${p.detail}`)
-      : [];
+    const pins = linted?.ruleId === 'fixed-input-size' ? linted.properties.pins : [];
     let report;
     try {
       report = await gapify(join(FIXTURES, f), { output: join(tmp.dir, f), dynamicSize: true, dryRun: true, allowFixedSize: true });
     } catch (e) {
       // No image input (an audio model): --dynamic-size has nothing to free, lint no pin to name.
       assert.ok(e instanceof UsageError && /no image input/.test(e.message), `${f}: ${String(e)}`);
-      assert.deepEqual(fromLint, [], f);
+      assert.deepEqual(pins, [], f);
       continue;
     }
     const fromRewrite = (report.size?.pins ?? []).map((p) => `${p.kind} ${p.node ? nodeLabel(p.node) : null} ${p.detail}`);
-    assert.deepEqual(fromRewrite, fromLint, f);
-    if (fromLint.length) pinned++;
+    assert.deepEqual(fromRewrite, pins.filter((p) => !p.fixedByRewrite).map((p) => `${p.kind} ${p.node} ${p.detail}`), f);
+    const frees = (report.size?.freed ?? []).map((r) => nodeLabel(r.node));
+    assert.deepEqual(frees, pins.filter((p) => p.kind === 'reshape' && p.fixedByRewrite).map((p) => p.node), f);
+    freed += frees.length;
   }
-  assert.ok(pinned >= 1, 'some fixture has a pin (ShuffleNet)');
+  assert.equal(freed, 32, "ShuffleNet's 32 channel-shuffle Reshapes");
 });

@@ -16,7 +16,7 @@ import { readModel, withModelSource, type ModelFile } from '../onnx/model-io.js'
 import type { ModelProto } from '../onnx/schema.js';
 import { floatToHalf, halfToFloat } from '../onnx/tensor.js';
 import { alreadyGapOf, analyzeWithProbe, refusalsOf, rewriteModel } from '../rewrite/index.js';
-import { analyzeRewritten, describePins, imageInputs, makeSizeDynamic, nodeFromOrtError, parseSize, planSizes, type Size } from '../size/index.js';
+import { analyzeRewritten, describePins, imageInputs, makeSizeDynamic, nodeFromOrtError, parseSize, planSizes, remainingPins, type Size } from '../size/index.js';
 import { nodeLabel, scoreText, shapeText, sizeText } from '../text.js';
 import { compareTensors, keepOutputs, tolerancesFor, type TensorValue } from '../verify/compare.js';
 import { NO_INPUT_SHAPES } from '../verify/input-shapes.js';
@@ -156,10 +156,11 @@ export async function classActivationMaps(modelPath: string, imagePath: string, 
   let model = cams.model;
 
   if (!atTrained && (typeof declared?.[2] === 'number' || typeof declared?.[3] === 'number')) {
-    const plan = planSizes(model, inputs, size);
+    const plan = planSizes(model, inputs, { size: true, batch: false }, `--size ${sizeText(size)}`);
     const analysed = analyzeRewritten(model, file.opset, plan);
-    if (analysed.pins.length) throw new UsageError(`--size ${sizeText(size)}: ${describePins(analysed.pins)}; the model runs at ${sizeText(trained)} only`);
-    model = makeSizeDynamic(model, plan, analysed).model;
+    const pins = remainingPins(analysed);
+    if (pins.length) throw new UsageError(`--size ${sizeText(size)}: ${describePins(pins)}; the model runs at ${sizeText(trained)} only`);
+    model = makeSizeDynamic(model, analysed).model;
   }
 
   // The image, as the network sees it.

@@ -23,7 +23,8 @@ interface RewriteFlags {
   json?: boolean;
   cam?: boolean;
   dynamicSize?: boolean;
-  alsoSize?: string;
+  dynamicBatch?: boolean;
+  alsoSize?: string[];
   allowFixedSize?: boolean;
 }
 
@@ -34,9 +35,10 @@ Examples:
   $ gapify model.onnx --input-shape input:1,3,320,320 --order conv-first
   $ gapify model.onnx --dry-run               report what would change, write nothing
   $ gapify vgg16.onnx --dynamic-size --cam    any input size, plus a logits_cam output with the class maps
+  $ gapify shufflenet.onnx --dynamic-size --dynamic-batch   any size and batch: constant Reshape targets computed at run time
 
-Exit codes: 0 done (also when there was nothing to rewrite), 1 verification failed (nothing
-written), 2 bad input or usage.`;
+Exit codes: 0 done (also when there was nothing to rewrite), 1 verification failed or the size is
+pinned (nothing written), 2 bad input or usage.`;
 
 export function rewriteCommand(io: CliIO): Command {
   return new Command('rewrite')
@@ -53,9 +55,10 @@ export function rewriteCommand(io: CliIO): Command {
     .option('--seed <n>', 'seed of the random verification inputs', parseSeed, 0)
     .option('--json', 'print the report as JSON on stdout')
     .option('--cam', 'add a <output>_cam graph output with the class activation maps [N, K, h, w] (conv-first and spatial tails, GAP heads)')
-    .option('--dynamic-size', 'make the input height and width symbolic; check the model at a second size (exit 1 if a node pins the size)')
-    .option('--also-size <HxW>', 'the second size --dynamic-size checks (default 1.5× the trained size)')
-    .option('--allow-fixed-size', 'with --dynamic-size: if the size is pinned, write the model with its fixed input size instead of failing')
+    .option('--dynamic-size', 'make the input height and width symbolic, computing constant Reshape targets that hold the size from the tensor\'s shape; check at other sizes (exit 1 if a node pins the size)')
+    .option('--dynamic-batch', 'the same for the batch dimension (checked at batch 3)')
+    .option('--also-size <HxW>', 'a size --dynamic-size checks the model at (default 1.5× and a non-square size, in whole strides); repeatable', collect)
+    .option('--allow-fixed-size', 'with --dynamic-size/--dynamic-batch: if the size is pinned, write the model with its fixed input size instead of failing')
     .addHelpText('after', EXAMPLES)
     .action(async (model: string, flags: RewriteFlags) => {
       const print = (report: GapifyReport): void => io.out(flags.json ? jsonText(reportJson(report)) : formatReport(report));
@@ -72,7 +75,8 @@ export function rewriteCommand(io: CliIO): Command {
           seed: flags.seed,
           cam: !!flags.cam,
           dynamicSize: !!flags.dynamicSize,
-          ...(flags.alsoSize !== undefined ? { alsoSize: flags.alsoSize } : {}),
+          dynamicBatch: !!flags.dynamicBatch,
+          ...(flags.alsoSize !== undefined ? { alsoSizes: flags.alsoSize } : {}),
           allowFixedSize: !!flags.allowFixedSize,
           log: io.progress,
         });

@@ -109,7 +109,7 @@ function pinFinding(sizePins: readonly SizePin[], size: number[] | null): LintFi
   const fixedByRewrite = pins.every((p) => p.fixedByRewrite);
   const first = pins.find((p) => p.node !== null);
   const what = size ? `only ${size.join('×')} inputs` : 'only the input size it was exported at';
-  const message = `the model accepts ${what}: ${pinsText(pins)}${fixedByRewrite ? ' — gapify\'s rewrite removes every pin' : ''}`;
+  const message = `the model accepts ${what}: ${pinsText(pins)}${fixedByRewrite ? ' — gapify --dynamic-size removes every pin' : ''}`;
   return finding('fixed-input-size', message, first?.node ?? null, { size, pins, fixedByRewrite });
 }
 
@@ -119,9 +119,10 @@ function pinFinding(sizePins: readonly SizePin[], size: number[] | null): LintFi
  */
 export function modelPins(analysis: Analysis, declared: readonly DeclaredInput[], resolved: readonly ResolvedInput[] | undefined): SizePin[] {
   const known = [...inputPins(declared), ...tailPins(analysis.findings)];
-  const plan = resolved && trySizePlan(analysis.file.model, resolved);
+  // The spatial size only: lint's finding is about the input size, not the batch.
+  const plan = resolved && trySizePlan(analysis.file.model, resolved, { size: true, batch: false });
   if (!plan || typeof plan === 'string') return known;
-  return analyzeSize(analysis.file.model, analysis.file.opset, plan, known).pins;
+  return [...analyzeSize(analysis.file.model, analysis.file.opset, plan, known).pins];
 }
 
 // --- a file ----------------------------------------------------------------------------------------

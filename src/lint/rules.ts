@@ -68,13 +68,14 @@ export const RULES = {
     severity: 'info',
     short: 'The model cannot accept input sizes other than the one it was exported at.',
     full: 'Something pins the spatial input size: fixed height/width dims on a graph input, a Reshape whose constant target holds the map size '
-      + '(e.g. ShuffleNet\'s channel shuffle), an average pool whose kernel equals the map, or a Flatten/Reshape feeding fully-connected layers from a spatial map. '
-      + 'Each pin is listed in `properties.pins`; `fixedByRewrite` says whether gapify\'s rewrite removes it.',
+      + '(e.g. ShuffleNet\'s channel shuffle), an average pool whose kernel equals the map, a Resize to constant sizes, a Slice/Pad/Expand/Tile/ConstantOfShape '
+      + 'whose constant fits one size, or a Flatten/Reshape feeding fully-connected layers from a spatial map. '
+      + 'Each pin is listed in `properties.pins`; `fixedByRewrite` says whether `gapify --dynamic-size` removes it.',
     help: {
-      text: 'Pins marked fixedByRewrite go away with `gapify <model>`; fixed input dims need a re-export with dynamic axes; constant Reshapes need the exporter to compute the target from the input shape.',
-      markdown: '- A **spatial tail** or a **fixed pool** is removed by `gapify <model>`.\n'
-        + '- **Fixed input dims**: re-export with dynamic axes (`torch.onnx.export(..., dynamic_axes={"input": {2: "H", 3: "W"}})`).\n'
-        + '- A **constant Reshape** (channel shuffle): export with shapes computed from `x.shape` so the target follows the input.',
+      text: 'Pins marked fixedByRewrite go away with `gapify --dynamic-size <model>` (input dims become symbolic, constant Reshape targets are computed from the tensor\'s shape, spatial tails and fixed pools are rewritten). The others change meaning with the size: re-export with the size computed from `x.shape`.',
+      markdown: '- **Fixed input dims**, **constant Reshape targets** (channel shuffle, `view(b, c, h*w)`), a **spatial tail** or a **fixed tail pool**: removed by `gapify --dynamic-size <model>`.\n'
+        + '- A **Resize to constant sizes**, a **Slice/Pad/Expand/Tile/ConstantOfShape** with a constant that fits one size, a **pool as big as the map inside the backbone**, or a Reshape that **splits** a dim that follows the size: '
+        + 'these change meaning with the size, and gapify does not guess: re-export with the sizes computed from `x.shape`.',
     },
   },
   'broken-model': {

@@ -1,5 +1,11 @@
-// Which inputs are images, which of their axes are height and width, and the second size the size
-// analysis (lint's fixed-input-size, --dynamic-size, gapify cam --size) compares with the trained one.
+// Which inputs are images, which of their axes are height and width (the batch is axis 0), and the
+// points the size analysis and --dynamic-size look at: the trained size and batch, the probes
+// (one per dim that may change, to tell which dims of each value follow which), and the sizes the
+// freed model is checked at.
+//
+// Other sizes are the trained one plus whole steps of the network's stride (stride.ts): at those,
+// every strided Conv and pool scales exactly, so a check fails only where something really pins
+// the size, not on a rounding of an odd map.
 
 import { UsageError } from '../errors.js';
 import type { ModelProto } from '../onnx/schema.js';
@@ -9,11 +15,16 @@ import { declaredInputs, isChannelsLast, type DeclaredInput, type ResolvedInput 
 /** [height, width]. */
 export type Size = readonly [number, number];
 
-export const DEFAULT_SIZE_FACTOR = 1.5;
-
 /** Names written for the symbolic dims of the (first) image input. */
 export const HEIGHT_PARAM = 'height';
 export const WIDTH_PARAM = 'width';
+export const BATCH_PARAM = 'batch';
+
+/** The batch the freed model is also checked at (2 when it was traced at 3). */
+export const CHECK_BATCH = 3;
+
+/** Largest input a check feeds (elements), as verification's inputs. */
+const MAX_INPUT_ELEMENTS = 2 ** 28;
 
 /** `320x320`, `320×240` or `320` (square) → [h, w]; anything else is a UsageError naming `flag`. */
 export function parseSize(text: string, flag: string): Size {
@@ -44,52 +55,125 @@ export function imageInputs(model: ModelProto): ImageInput[] {
   return declaredInputs(model).flatMap((d) => imageAxes(d) ?? []);
 }
 
-/** The one second-size rule: what --also-size says, else 1.5× the trained size. */
-export function secondSize(trained: Size, also?: Size): Size {
-  return also ?? [Math.round(trained[0] * DEFAULT_SIZE_FACTOR), Math.round(trained[1] * DEFAULT_SIZE_FACTOR)];
+/** What may change: the images' height and width, their batch. */
+export interface Freedom {
+  readonly size: boolean;
+  readonly batch: boolean;
 }
 
-/** Each fed input's shape at the trained size and at the second one. */
+/** A size and a batch, with every fed input's shape there. */
+export interface SizePoint {
+  readonly size: Size;
+  readonly batch: number;
+  readonly inputs: readonly ResolvedInput[];
+}
+
 export interface SizePlan {
   readonly images: readonly ImageInput[];
-  readonly trained: Size;
-  readonly also: Size;
-  /** Every fed input as verification feeds it (trained size). */
-  readonly inputs: readonly ResolvedInput[];
-  /** The same inputs at the second size. */
-  readonly alsoInputs: readonly ResolvedInput[];
+  readonly trained: SizePoint;
+  readonly free: Freedom;
+  /** The model declares the images' batch symbolic. */
+  readonly batchWasSymbolic: boolean;
 }
 
-/** The plan, or why there is none: no image input, or images of different sizes. */
-export function trySizePlan(model: ModelProto, inputs: readonly ResolvedInput[], also?: Size): SizePlan | string {
+/** What a probe changes: the height, the width, or the batch. */
+export type ProbeAxis = 'H' | 'W' | 'N';
+
+export interface Probe {
+  readonly axis: ProbeAxis;
+  readonly point: SizePoint;
+}
+
+/** The plan, or why there is none: no image input, or images of different sizes or batches. */
+export function trySizePlan(model: ModelProto, inputs: readonly ResolvedInput[], free: Freedom): SizePlan | string {
   const images = imageInputs(model).filter((im) => inputs.some((i) => i.name === im.name));
   if (images.length === 0) {
     const list = inputs.map((i) => `'${i.name}' ${shapeText(i.shape)}`).join(', ') || 'none';
     return `the model has no image input of rank 4 (inputs: ${list})`;
   }
-  const sizes = images.map((im): Size => {
-    const r = inputs.find((i) => i.name === im.name)!;
-    return [r.shape[im.hAxis]!, r.shape[im.wAxis]!];
-  });
+  const fed = images.map((im) => inputs.find((i) => i.name === im.name)!);
+  const sizes = images.map((im, k): Size => [fed[k]!.shape[im.hAxis]!, fed[k]!.shape[im.wAxis]!]);
   const trained = sizes[0]!;
   if (sizes.some((s) => s[0] !== trained[0] || s[1] !== trained[1])) {
     return `the image inputs have different sizes (${sizes.map(sizeText).join(', ')}); gapify scales them together`;
   }
-  const second = secondSize(trained, also);
-  const alsoInputs = inputs.map((i) => {
-    const im = images.find((x) => x.name === i.name);
-    if (!im) return i;
-    const shape = [...i.shape];
-    shape[im.hAxis] = second[0];
-    shape[im.wAxis] = second[1];
-    return { ...i, shape };
-  });
-  return { images, trained, also: second, inputs, alsoInputs };
+  const batch = fed[0]!.shape[0]!;
+  if (fed.some((i) => i.shape[0] !== batch)) return `the image inputs have different batches (${fed.map((i) => i.shape[0]).join(', ')})`;
+  const batchWasSymbolic = typeof fed[0]!.declared?.[0] !== 'number';
+  return { images, trained: { size: trained, batch, inputs }, free, batchWasSymbolic };
 }
 
-/** The plan for --dynamic-size; a UsageError when there is none. */
-export function planSizes(model: ModelProto, inputs: readonly ResolvedInput[], also?: Size): SizePlan {
-  const plan = trySizePlan(model, inputs, also);
-  if (typeof plan === 'string') throw new UsageError(`--dynamic-size: ${plan}`);
-  return plan;
+/**
+ * The plan for --dynamic-size / --dynamic-batch (`flag` names it); a UsageError when there is none.
+ * A batch the model declares symbolic is free too: the model claims any batch, and a Reshape freed
+ * for the size must not fix it.
+ */
+export function planSizes(model: ModelProto, inputs: readonly ResolvedInput[], free: Freedom, flag: string): SizePlan {
+  const plan = trySizePlan(model, inputs, free);
+  if (typeof plan === 'string') throw new UsageError(`${flag}: ${plan}`);
+  return plan.batchWasSymbolic ? { ...plan, free: { ...free, batch: true } } : plan;
+}
+
+/** Every fed input at `size` and `batch` (only the images change). */
+export function pointAt(plan: SizePlan, size: Size, batch: number): SizePoint {
+  const inputs = plan.trained.inputs.map((i) => {
+    const im = plan.images.find((x) => x.name === i.name);
+    if (!im) return i;
+    const shape = [...i.shape];
+    shape[0] = batch;
+    shape[im.hAxis] = size[0];
+    shape[im.wAxis] = size[1];
+    if (shape.reduce((a, b) => a * b, 1) > MAX_INPUT_ELEMENTS) {
+      throw new UsageError(`${sizeText(size)} at batch ${batch}: input '${i.name}' would have ${shape.join('×')} elements, more than gapify feeds (${MAX_INPUT_ELEMENTS})`);
+    }
+    return { ...i, shape };
+  });
+  return { size, batch, inputs };
+}
+
+/** `base` scaled by `factor`, in whole steps of `stride` (at least one step). */
+export function stepped(base: number, factor: number, stride: number): number {
+  return base + Math.max(1, Math.round((base * (factor - 1)) / stride)) * stride;
+}
+
+/** A batch other than the trained one. */
+const otherBatch = (trained: number): number => (trained === CHECK_BATCH ? 2 : CHECK_BATCH);
+
+/** One probe per free dim: the height alone 1.5× (in whole strides), then the width alone, then the batch. */
+export function probePoints(plan: SizePlan, stride: Size): Probe[] {
+  const [h, w] = plan.trained.size;
+  const { batch } = plan.trained;
+  const probes: Probe[] = [];
+  if (plan.free.size) {
+    probes.push({ axis: 'H', point: pointAt(plan, [stepped(h, 1.5, stride[0]), w], batch) });
+    probes.push({ axis: 'W', point: pointAt(plan, [h, stepped(w, 1.5, stride[1])], batch) });
+  }
+  if (plan.free.batch) probes.push({ axis: 'N', point: pointAt(plan, [h, w], otherBatch(batch)) });
+  return probes;
+}
+
+/**
+ * Where the freed model is compared with its reference: 1.5× and a non-square size (both in whole
+ * strides), or the sizes the user gave; with a free batch also the last of them at batch 3 (the
+ * trained size when only the batch is free).
+ */
+export function checkPoints(plan: SizePlan, stride: Size, also: readonly Size[] = []): SizePoint[] {
+  const [h, w] = plan.trained.size;
+  const { batch } = plan.trained;
+  let sizes: Size[] = [];
+  if (plan.free.size) {
+    if (also.length) sizes = [...also];
+    else {
+      const wide: Size = [stepped(h, 1.25, stride[0]), stepped(w, 1.75, stride[1])];
+      sizes = [[stepped(h, 1.5, stride[0]), stepped(w, 1.5, stride[1])], wide[0] === wide[1] ? [wide[0], wide[1] + stride[1]] : wide];
+    }
+  }
+  const points = sizes.map((s) => pointAt(plan, s, batch));
+  if (plan.free.batch) points.push(pointAt(plan, sizes.at(-1) ?? [h, w], otherBatch(batch)));
+  return points;
+}
+
+/** `352×352`, `224×224 batch 3` when the batch differs from the trained one. */
+export function pointText(p: Pick<SizePoint, 'size' | 'batch'>, trainedBatch: number): string {
+  return p.batch === trainedBatch ? sizeText(p.size) : `${sizeText(p.size)} batch ${p.batch}`;
 }

@@ -8,6 +8,7 @@ import { withModelSource, type ModelFile } from '../onnx/model-io.js';
 import type { ModelProto, ValueInfoProto } from '../onnx/schema.js';
 import { NO_INPUT_SHAPES, type InputShapeSpec } from './input-shapes.js';
 import { DEFAULT_SEED, makeSeededInputs, resolveInputs, type ResolvedInput } from './inputs.js';
+import { keepOutputs, type TensorValue } from './compare.js';
 import { runSession, withSession } from './ort.js';
 
 export interface ProbeOptions {
@@ -74,4 +75,13 @@ export function withOutputs(model: ModelProto, names: readonly string[]): ModelP
   const outputs = new Set(graph.output.map((o) => o.name ?? ''));
   const extra: ValueInfoProto[] = names.filter((n) => !outputs.has(n)).map((name) => ({ name, metadata_props: [] }));
   return extra.length === 0 ? model : { ...model, graph: { ...graph, output: [...graph.output, ...extra] } };
+}
+
+/**
+ * Runs `model` — `file`'s model or a rewrite of it — once on seeded `inputs` and returns its
+ * outputs, kept after the session is released.
+ */
+export async function runModel(file: ModelFile, model: ModelProto, inputs: readonly ResolvedInput[], seed = DEFAULT_SEED): Promise<Map<string, TensorValue>> {
+  const feeds = await makeSeededInputs(inputs, seed);
+  return withModelSource(file, model, (source) => withSession(source, async (s) => keepOutputs(await runSession(s, file.path, feeds))));
 }
