@@ -113,7 +113,7 @@ export function sizeLines(s: SizeReport): string[] {
       const against = k.reference === 'original' ? `the original${set}` : k.reference === 'rewritten' ? `the rewritten model${set} (the original does not run there)` : undefined;
       const outs = [
         ...k.outputs.map((o) => `${o.name} ${shapeText(o.dims)} max abs ${errorText(o.maxAbsError)}${o.ok ? '' : ' DIFFERENT'}`),
-        ...(k.reshapes.count ? [`the freed Reshapes' outputs max abs ${errorText(k.reshapes.maxAbsError)}${k.reshapes.ok ? '' : ' DIFFERENT'}`] : []),
+        ...(k.reshapes.count ? [`${k.reshapes.count < k.reshapes.of ? `${k.reshapes.count} of ` : ''}the freed Reshapes' outputs max abs ${errorText(k.reshapes.maxAbsError)}${k.reshapes.ok ? '' : ' DIFFERENT'}`] : []),
       ].join(', ');
       const status = k.problems.length ? 'FAILED' : 'ok';
       lines.push(`    at ${checkPoint(k, s)}: ${status}${against ? ` — vs ${against}${outs ? `: ${outs}` : ''}` : ''}`);

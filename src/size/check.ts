@@ -35,7 +35,7 @@ export interface SizeCheck {
    * The freed Reshapes' outputs, compared too: what the freeing changes, seen where it happens —
    * a classifier's scores may hardly depend on its input (random weights) and hide a wrong target.
    */
-  readonly reshapes: { readonly count: number; readonly maxAbsError: number | null; readonly ok: boolean };
+  readonly reshapes: { readonly count: number; readonly of: number; readonly maxAbsError: number | null; readonly ok: boolean };
   /** Why the check failed, in words (empty: passed). */
   readonly problems: readonly string[];
 }
@@ -83,6 +83,22 @@ function ortPin(model: ModelProto, named: { op: string; node: string; detail: st
   };
 }
 
+/** Elements of freed Reshape outputs kept from one run (×4 bytes, ×2 models): enough for a backbone's shuffles at twice the size. */
+const MAX_COMPARED_ELEMENTS = 2 ** 25;
+
+/** The freed Reshape outputs to compare at a point: those that fit MAX_COMPARED_ELEMENTS together, in graph order. */
+function withinBudget(values: readonly string[], shapes: ShapeInference): string[] {
+  const kept: string[] = [];
+  let total = 0;
+  for (const v of values) {
+    const n = (shapes.shapes.get(v) ?? []).reduce<number>((a, d) => a * (typeof d === 'number' ? d : Infinity), 1);
+    if (total + n > MAX_COMPARED_ELEMENTS) continue;
+    total += n;
+    kept.push(v);
+  }
+  return kept;
+}
+
 /** Nodes that fail in `at` but not in `before`. */
 function newFailures(at: ShapeInference, before: ShapeInference): { node: NodeProto; reason: string }[] {
   const failed = new Set(before.unresolved.map((u) => u.node));
@@ -121,14 +137,16 @@ export async function checkSizes(file: ModelFile, rewritten: ModelProto, dynamic
 
   for (const p of points) {
     const problems: string[] = [];
-    const record = (reference: SizeCheck['reference'], outputs: CheckedOutput[] = [], reshapes = { count: 0, maxAbsError: null as number | null, ok: false }): void => {
+    const record = (reference: SizeCheck['reference'], outputs: CheckedOutput[] = [], reshapes = { count: 0, of: freedValues.length, maxAbsError: null as number | null, ok: false }): void => {
       checks.push({ size: p.size, batch: p.batch, reference, outputs, reshapes, problems });
     };
     // onnxruntime is the judge of whether the freed model runs; the reference needs its shapes.
+    const freed = inferShapes(size.graph, pointDims(p));
+    const compared = withinBudget(freedValues, freed);
     opts.log?.(`running the freed model at ${where(p)}`);
     let got: Map<string, TensorValue>;
     try {
-      got = await run(withOutputs(dynamic, freedValues), p);
+      got = await run(withOutputs(dynamic, compared), p);
     } catch (e) {
       if (!(e instanceof RuntimeError)) throw e;
       const message = ortMessage(e);
@@ -152,7 +170,6 @@ export async function checkSizes(file: ModelFile, rewritten: ModelProto, dynamic
       if (!ok) problems.push(`output '${name}' is ${shapeText(have.dims)} here but ${shapeText(t)} at ${where(size.plan.trained)}`);
     }
     // The reference: the original where it runs at this point, else the rewrite (its tail was the only difference).
-    const freed = inferShapes(size.graph, pointDims(p));
     const fromOriginal = referenceModel(file.model, size, p, freed);
     const originalRuns = !!fromOriginal && newFailures(inferShapes(bareGraph(fromOriginal, file.opset), pointDims(p)), original).length === 0;
     const reference = originalRuns ? fromOriginal : referenceModel(rewritten, size, p, freed);
@@ -166,7 +183,7 @@ export async function checkSizes(file: ModelFile, rewritten: ModelProto, dynamic
     const produced = new Set(reference.graph!.node.flatMap((n) => n.output));
     let expected: Map<string, TensorValue>;
     try {
-      expected = await run(withOutputs(reference, freedValues.filter((v) => produced.has(v))), p);
+      expected = await run(withOutputs(reference, compared.filter((v) => produced.has(v))), p);
     } catch (e) {
       if (!(e instanceof RuntimeError)) throw e;
       problems.push(`the reference did not run (${ortMessage(e).split('\n')[0]})`);
@@ -175,7 +192,7 @@ export async function checkSizes(file: ModelFile, rewritten: ModelProto, dynamic
     }
     const tolerances = tolerancesFor([...expected.values()].map((v) => v.type), opts);
     const outputs: CheckedOutput[] = [];
-    const reshapes = { count: 0, maxAbsError: 0 as number | null, ok: true };
+    const reshapes = { count: 0, of: freedValues.length, maxAbsError: 0 as number | null, ok: true };
     for (const [name, want] of expected) {
       const have = got.get(name);
       if (!have) {
