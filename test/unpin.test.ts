@@ -363,6 +363,18 @@ describe('what changes meaning with the size is named: exit 1, nothing written',
     });
   }
 
+  test('an output whose dims follow the size (a feature map, without --cam) is named: exit 1', () => {
+    const model = build(shuffle, TRAINED);
+    const g = model.graph!;
+    const exposed: ModelProto = { ...model, graph: { ...g, output: [...g.output, makeValueInfo('/shuffle/Reshape_1_output_0', DataType.FLOAT, [1, 8, 16, 16])] } };
+    const out = join(tmp.dir, 'features.onnx');
+    const r = cli(save(exposed), '-o', out, '--dynamic-size');
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stdout, /at 48×48: FAILED/);
+    assert.match(r.stdout, /output '\/shuffle\/Reshape_1_output_0' is \[1, 8, 24, 24\] here but \[1, 8, 16, 16\] at 32×32/);
+    assert.ok(!existsSync(out));
+  });
+
   test('--allow-fixed-size writes the rewritten model with its trained size', () => {
     const out = join(tmp.dir, 'fixed.onnx');
     const r = cli(save(build(CANNOT[1]!.body, TRAINED)), '-o', out, '--dynamic-size', '--allow-fixed-size');

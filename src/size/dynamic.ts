@@ -28,9 +28,7 @@ export interface DynamicModel {
   readonly cleared: string[];
 }
 
-export type DeclaredDims = (number | string | null)[];
-
-function dimsOf(v: ValueInfoProto): DeclaredDims {
+function dimsOf(v: ValueInfoProto): (number | string | null)[] {
   return (v.type?.tensor_type?.shape?.dim ?? []).map((d) => (d.dim_value !== undefined ? Number(d.dim_value) : d.dim_param || null));
 }
 

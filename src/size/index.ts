@@ -80,7 +80,7 @@ export interface DynamicSizeResult {
 }
 
 /** The flag that asked: --dynamic-size (with or without --dynamic-batch) or --dynamic-batch. */
-export const dynamicFlag = (free: Freedom): string => (free.size ? '--dynamic-size' : '--dynamic-batch');
+const dynamicFlag = (free: Freedom): string => (free.size ? '--dynamic-size' : '--dynamic-batch');
 
 /** One line naming the pin(s), for errors and the report. */
 export function describePins(pins: readonly SizePin[], problems: readonly string[] = [], free: Freedom = { size: true, batch: false }): string {

@@ -21,7 +21,7 @@ export const WIDTH_PARAM = 'width';
 export const BATCH_PARAM = 'batch';
 
 /** The batch the freed model is also checked at (2 when it was traced at 3). */
-export const CHECK_BATCH = 3;
+const CHECK_BATCH = 3;
 
 /** Largest input a check feeds (elements), as verification's inputs. */
 const MAX_INPUT_ELEMENTS = 2 ** 28;
@@ -132,7 +132,7 @@ export function pointAt(plan: SizePlan, size: Size, batch: number): SizePoint {
 }
 
 /** `base` scaled by `factor`, in whole steps of `stride` (at least one step). */
-export function stepped(base: number, factor: number, stride: number): number {
+function stepped(base: number, factor: number, stride: number): number {
   return base + Math.max(1, Math.round((base * (factor - 1)) / stride)) * stride;
 }
 
