@@ -164,7 +164,7 @@ describe('alignReshape: output dims as products of the input dims that follow th
   test('a batch folded into another dim has no place of its own', () => {
     const r = alignReshape([1, 48, 7, 7], [48, 49], [true, false, false, false], ['N', '48', '7', '7']);
     assert.ok(!Array.isArray(r));
-    assert.match(r.why, /follows the size, and the target has no 1 for it/);
+    assert.match(r.why, /has no 1 for its input's dim N \(1 here\), which follows the size/);
   });
 
   test('reshaped: Reshape semantics with 0 and -1', () => {
@@ -241,7 +241,7 @@ describe('--dynamic-size frees constant Reshape targets', () => {
     const split = join(tmp.dir, 'split.dyn.onnx');
     const s = cli(save(build(spatialSoftmax, TRAINED)), '-o', split, '--dynamic-size');
     assert.equal(s.code, 1, s.stderr);
-    assert.match(s.stderr, /^gapify: --dynamic-size: the input size is pinned: Reshape '\/attn\/Reshape_1' has the fixed target \[1, 8, 16, 16\] that holds the 256 map size: it splits H·W \(256 here\) into 16 × 16: which part follows the size can't be told — nothing written/);
+    assert.match(s.stderr, /^gapify: --dynamic-size: the input size is pinned: Reshape '\/attn\/Reshape_1' \(fixed target \[1, 8, 16, 16\]\) splits H·W \(256 here\) into 16 × 16: which part follows the size can't be told — nothing written/);
     assert.equal(s.stderr.trim().split('\n').length, 1);
     assert.ok(!existsSync(split));
   });
@@ -323,12 +323,12 @@ const CANNOT: { name: string; body: Body; node: string; kind: string; why: RegEx
       const p = net.op('Pad', '/pad/Pad', [x, net.constInt64('/pad/pads', [8], [0, 0, 0, 0, 0, 0, 4, 4])]);
       return net.op('Add', '/pos/Add', [p, net.weight('pos', [1, 8, h + 4, w + 4], net.normals(8 * (h + 4) * (w + 4), 0.1))]);
     },
-    node: '/pad/Pad', kind: 'size-constant', why: /has the constant \[0, 0, 0, 0, 0, 0, 4, 4\] \(output \[1, 8, 20, 20\] here\), which fits this size only: at other sizes Add '\/pos\/Add' fails/,
+    node: '/pad/Pad', kind: 'size-constant', why: /has the constant \[0, 0, 0, 0, 0, 0, 4, 4\], fitting this size only: Add '\/pos\/Add' fails at other sizes/,
   },
   {
     name: 'an Expand to the map size',
     body: (net, x, { h, w }) => net.op('Add', '/add/Add', [x, net.op('Expand', '/bias/Expand', [bias(net), net.constInt64('/bias/shape', [4], [1, 8, h, w])])]),
-    node: '/bias/Expand', kind: 'size-constant', why: /has the constant \[1, 8, 16, 16\] \(output \[1, 8, 16, 16\] here\), which fits this size only: at other sizes Add '\/add\/Add' fails/,
+    node: '/bias/Expand', kind: 'size-constant', why: /has the constant \[1, 8, 16, 16\], fitting this size only: Add '\/add\/Add' fails at other sizes/,
   },
   {
     name: 'a ConstantOfShape the size of the map',
@@ -336,12 +336,12 @@ const CANNOT: { name: string; body: Body; node: string; kind: string; why: RegEx
       const ones = net.op('ConstantOfShape', '/mask/ConstantOfShape', [net.constInt64('/mask/shape', [4], [1, 1, h, w])], { value: makeTensor('', DataType.FLOAT, [1], [0.5]) });
       return net.op('Mul', '/mask/Mul', [x, ones]);
     },
-    node: '/mask/ConstantOfShape', kind: 'size-constant', why: /has the constant \[1, 1, 16, 16\].*at other sizes Mul '\/mask\/Mul' fails/,
+    node: '/mask/ConstantOfShape', kind: 'size-constant', why: /has the constant \[1, 1, 16, 16\], fitting this size only: Mul '\/mask\/Mul' fails at other sizes/,
   },
   {
     name: 'a Tile to the map size',
     body: (net, x, { h, w }) => net.op('Add', '/add/Add', [x, net.op('Tile', '/bias/Tile', [bias(net), net.constInt64('/bias/repeats', [4], [1, 1, h, w])])]),
-    node: '/bias/Tile', kind: 'size-constant', why: /has the constant \[1, 1, 16, 16\].*at other sizes Add '\/add\/Add' fails/,
+    node: '/bias/Tile', kind: 'size-constant', why: /has the constant \[1, 1, 16, 16\], fitting this size only: Add '\/add\/Add' fails at other sizes/,
   },
 ];
 
@@ -353,8 +353,11 @@ describe('what changes meaning with the size is named: exit 1, nothing written',
       const r = cli(input, '-o', out, '--dynamic-size');
       assert.equal(r.code, 1, r.stderr);
       assert.equal(r.stderr.trim().split('\n').length, 1);
+      assert.ok(!r.stderr.includes('…'), 'the whole reason fits the error line (cut at 300 characters)');
       assert.match(r.stderr, new RegExp(`^gapify: --dynamic-size: the input size is pinned: [A-Za-z]+ '${c.node.replace(/\//g, '\\/')}'`));
       assert.match(r.stderr, c.why);
+      assert.match(r.stderr, / — nothing written \(--allow-fixed-size writes it at its fixed size\)$/m);
+      assert.match(r.stdout, new RegExp(`pin \\(shape inference\\): [A-Za-z]+ '${c.node.replace(/\//g, '\\/')}'`));
       assert.match(r.stdout, /nothing written: the input size is pinned/);
       assert.ok(!existsSync(out));
       const lint = lintModel(input).findings.find((f) => f.ruleId === 'fixed-input-size');

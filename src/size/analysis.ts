@@ -202,7 +202,7 @@ class Pass {
       const computed = targets.some((t) => !t || !same(t, t0));
       if (computed && now.every(Boolean)) return false; // its target follows the size already
       this.inferProbes(node);
-      this.pin(node, { kind: 'reshape', node, detail: `Reshape '${nodeLabel(node)}' has ${target}: ${aligned.why}` });
+      this.pin(node, { kind: 'reshape', node, detail: `Reshape '${nodeLabel(node)}' (fixed target ${shapeText(t0)}) ${aligned.why}` });
       return true;
     }
     if (now.every((y, p) => same(y, evalDims(aligned, x.probes[p]!)))) return false;
@@ -251,7 +251,7 @@ class Pass {
     if (!whole) return undefined;
     return {
       kind: 'fixed-pool', node,
-      detail: `${op} '${nodeLabel(node)}' has a fixed ${dimsText(kernel)} kernel that covers its whole ${dimsText(map)} map: global at this size only (at other sizes it pools a window, not the map)`,
+      detail: `${op} '${nodeLabel(node)}' has a fixed ${dimsText(kernel)} kernel that covers its whole ${dimsText(map)} map: global at this size only`,
     };
   }
 
@@ -261,10 +261,9 @@ class Pass {
     const culprit = this.constantSource(node);
     if (culprit) {
       const values = sizeConstant(this.graph, this.base, culprit);
-      const out = this.base.shape(culprit.output[0] ?? '');
       this.pin(node, {
         kind: 'size-constant', node: culprit,
-        detail: `${culprit.op_type} '${nodeLabel(culprit)}' has the constant ${values?.length ? shapeText(values) : 'input'} (output ${shapeText(out)} here), which fits this size only: at other sizes ${node.op_type} '${nodeLabel(node)}' fails (${reason})`,
+        detail: `${culprit.op_type} '${nodeLabel(culprit)}' has the constant ${values?.length ? shapeText(values) : 'input'}, fitting this size only: ${node.op_type} '${nodeLabel(node)}' fails at other sizes`,
       });
       return;
     }

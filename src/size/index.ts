@@ -142,6 +142,6 @@ export async function dynamicSizeStep(file: ModelFile, model: ModelProto, inputs
   if (opts.allowFixed) return { model, report };
   return {
     model, report,
-    refused: `${flag}: ${describePins(pins, problems, opts.free)} — nothing written (pass --allow-fixed-size to write the model with its fixed input size)`,
+    refused: `${flag}: ${describePins(pins, problems, opts.free)} — nothing written (--allow-fixed-size writes it at its fixed size)`,
   };
 }

@@ -82,7 +82,7 @@ export function alignReshape(x: readonly number[], y: readonly number[], moves: 
       continue;
     }
     if (i < x.length && x[i] === 1) {
-      if (y[j] !== 1) return { why: `its input's dim ${names[i]} is 1 here but follows the size, and the target has no 1 for it` };
+      if (y[j] !== 1) return { why: `has no 1 for its input's dim ${names[i]} (1 here), which follows the size` };
       dims.push({ kind: 'dims', of: [i] });
       i++;
       j++;
@@ -93,7 +93,7 @@ export function alignReshape(x: readonly number[], y: readonly number[], moves: 
       j++;
       continue;
     }
-    if (i >= x.length || j >= y.length) return { why: 'its input and output hold different numbers of elements' };
+    if (i >= x.length || j >= y.length) return { why: 'holds another number of elements than its input' };
     // One group: extend the side with the smaller product until both products are equal.
     const from = [i];
     const to = [j];
@@ -101,11 +101,11 @@ export function alignReshape(x: readonly number[], y: readonly number[], moves: 
     let py = y[j++]!;
     while (px !== py) {
       if (px < py) {
-        if (i >= x.length) return { why: 'its input and output hold different numbers of elements' };
+        if (i >= x.length) return { why: 'holds another number of elements than its input' };
         from.push(i);
         px *= x[i++]!;
       } else {
-        if (j >= y.length) return { why: 'its input and output hold different numbers of elements' };
+        if (j >= y.length) return { why: 'holds another number of elements than its input' };
         to.push(j);
         py *= y[j++]!;
       }
@@ -117,7 +117,7 @@ export function alignReshape(x: readonly number[], y: readonly number[], moves: 
     const wide = to.filter((k) => y[k] !== 1);
     if (wide.length > 1) {
       const parts = from.map((k) => names[k]).join('·');
-      return { why: `it splits ${parts} (${px} here) into ${wide.map((k) => y[k]).join(' × ')}: which part follows the size can't be told` };
+      return { why: `splits ${parts} (${px} here) into ${wide.map((k) => y[k]).join(' × ')}: which part follows the size can't be told` };
     }
     const of = from.filter((k) => x[k] !== 1 || moves[k]);
     for (const k of to) dims.push(y[k] === 1 && k !== wide[0] ? { kind: 'const', value: 1 } : { kind: 'dims', of });
