@@ -3,6 +3,7 @@
 // its description. The rules differ in what they accept between pool and layer and in the weights.
 
 import type { GraphView } from '../graph/graph.js';
+import type { Shapes } from '../graph/shapes.js';
 import { makeNode } from '../onnx/builder.js';
 import type { NodeProto } from '../onnx/schema.js';
 import { countChange, dimsText, nodeLabel, thousands } from '../text.js';
@@ -10,7 +11,7 @@ import type { BetweenOp } from './between.js';
 import { spatialSize } from './cost.js';
 import { baseName, convNode, removedSince, type ConvParamNames } from './emit.js';
 import { followingLayers, layerOps, layerParams, type LinearLayer } from './linear.js';
-import { elementwiseRegion, isFinalScores, isLinearLayerOp } from './ops.js';
+import { elementwiseRegion, isElementwiseOn, isFinalScores, isLinearLayerOp } from './ops.js';
 import { DISGUISED_NOTE, keepsDims, type GlobalPool, type PoolWalk } from './pool.js';
 import { noMatch, type NoMatch } from './reasons.js';
 import { refusal, tailFinding, type LintWords, type MatchContext, type Order, type Refusal, type RuleAnswer, type TailChange, type TailCost, type TailDescription, type TailFinding, type TailMatch, type TailRule } from './rule.js';
@@ -73,6 +74,9 @@ export function matchHead<M extends HeadMatch>(
         const layers = [linear, ...later.layers];
         const outputs = [output, ...later.layers.map((l) => l.output)];
         const last = outputs[outputs.length - 1]!;
+        // A squeeze-and-excitation block pools, runs its small MLP and scales the map with it: not a
+        // classifier's tail (exact to rewrite, but no head of the model), so not reported as one.
+        if (gatesFeatureMap(graph, last, shapes)) continue;
         claims.push(...later.layers.map((l) => l.nodes[0]!));
         const m = finish({
           at: node, featureShape: featureShape!, layers, output: last,
@@ -88,6 +92,33 @@ export function matchHead<M extends HeadMatch>(
   // With nothing to say, the pool is left to the rules after this one (a pool-only tail, an already-GAP head).
   if (findings.length) claims.push(node);
   return { findings, claims };
+}
+
+const GATE_OPS = new Set(['Mul', 'Add', 'Sub', 'Div']);
+const PASS_TO_GATE = new Set(['Reshape', 'Unsqueeze', 'Flatten', 'Squeeze', 'Identity', 'Transpose', 'Expand']);
+
+/**
+ * Does `value` — a head's [N, K] output — flow (through elementwise and reshaping ops) into a Mul,
+ * Add, Sub or Div with a feature map (rank ≥ 3) it does not come from? That is a
+ * squeeze-and-excitation gate, not class scores.
+ */
+function gatesFeatureMap(graph: GraphView, value: string, shapes: Shapes): boolean {
+  const derived = new Set([value]);
+  const queue = [value];
+  for (let steps = 0; queue.length && steps < 32; steps++) {
+    const v = queue.shift()!;
+    for (const c of graph.consumers(v)) {
+      const op = c.op_type ?? '';
+      if (GATE_OPS.has(op) && c.input.some((i) => i && !derived.has(i) && !graph.constant(i) && (shapes.get(i)?.length ?? 0) >= 3)) return true;
+      if (!PASS_TO_GATE.has(op) && !isElementwiseOn(graph, c, (x) => derived.has(x))) continue;
+      const out = c.output[0];
+      if (out && !derived.has(out)) {
+        derived.add(out);
+        queue.push(out);
+      }
+    }
+  }
+  return false;
 }
 
 /** Every layer's in·out; conv-first runs the first one at each of the map's H·W positions. */

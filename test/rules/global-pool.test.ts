@@ -499,5 +499,22 @@ describe('forms built in code', () => {
     assert.equal(opCounts(out).Gemm, 1);
     assertVerifiedWithin(report, 1e-5);
   });
-});
 
+  //   x ─┬─ GAP ─ Flatten ─ Gemm(16→4) ─ Relu ─ Gemm(4→16) ─ Sigmoid ─ Reshape [N,16,1,1] ─┐
+  //      └────────────────────────────────────────────────────────────────────────── Mul ─ GAP ─ Flatten ─ Gemm ─ logits
+  test('a squeeze-and-excitation block made of Linear layers is no classifier tail: only the real head is rewritten', async () => {
+    const model = classifier({
+      tail(net, x) {
+        const s1 = net.op('Gemm', '/se/fc1/Gemm', [net.op('Flatten', '/se/Flatten', [net.op('GlobalAveragePool', '/se/GlobalAveragePool', [x])], { axis: 1 }), net.weight('se.fc1.weight', [4, C], net.normals(4 * C, 0.3)), net.weight('se.fc1.bias', [4], net.uniforms(4, 0.1))], { transB: 1 });
+        const s2 = net.op('Gemm', '/se/fc2/Gemm', [net.op('Relu', '/se/Relu', [s1]), net.weight('se.fc2.weight', [C, 4], net.normals(4 * C, 0.3)), net.weight('se.fc2.bias', [C], net.uniforms(C, 0.1))], { transB: 1 });
+        const scale = net.op('Reshape', '/se/Reshape', [net.op('Sigmoid', '/se/Sigmoid', [s2]), net.constInt64('/se/shape', [4], [-1, C, 1, 1])]);
+        gemm(net, gapFlatten(net, net.op('Mul', '/se/Mul', [x, scale])));
+        return [['logits', ['N', K]]];
+      },
+    });
+    const { report } = await rewriteBuilt('se-block', model);
+    assert.deepEqual(report.rewritten.map((c) => c.layers.map((l) => l.node.name)), [['/logits/Gemm']]);
+    assert.deepEqual(report.refused, []);
+    assertVerifiedWithin(report, 1e-5);
+  });
+});
