@@ -6,6 +6,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { SizeLocked, UsageError, VerificationFailed } from './errors.js';
 import { checkOutputPath } from './output-path.js';
 import { readModelLazy, releaseModel, stageModel, type ModelFile } from './onnx/model-io.js';
+import type { ModelProto } from './onnx/schema.js';
 import type { GapifyReport, Verification } from './result.js';
 import { modelMacs } from './rewrite/cost.js';
 import { alreadyGapOf, analyzeWithProbe, refusalsOf, rewriteModel, type OrderOption } from './rewrite/index.js';
@@ -45,6 +46,12 @@ export interface GapifyOptions {
   alsoSizes?: readonly (string | Size)[];
   /** --allow-fixed-size: when the size is pinned, write the model with its fixed input size instead of failing. */
   allowFixedSize?: boolean;
+}
+
+/** The graph inputs, as declared, of two models are the same (names, types, dims). */
+function sameInputs(a: ModelProto, b: ModelProto): boolean {
+  const dims = (m: ModelProto): string => JSON.stringify(m.graph!.input.map((v) => [v.name, v.type?.tensor_type?.elem_type, v.type?.tensor_type?.shape?.dim.map((d) => (d.dim_value !== undefined ? String(d.dim_value) : d.dim_param ?? null))]));
+  return dims(a) === dims(b);
 }
 
 export function defaultOutputPath(input: string): string {
@@ -118,6 +125,10 @@ async function rewriteFile(file: ModelFile, input: string, output: string, spec:
     if (changes.length === 0 && camNames.length === 0 && !step.report.dynamic) {
       return { ...base, written: false, nothingWritten: `nothing was rewritten and the ${options.dynamicSize ? 'input size' : 'batch'} stays fixed`, rewritten: [], verification: skipped };
     }
+    // A model that already takes any size (gapify's own output, say): a copy would be no rewrite.
+    if (changes.length === 0 && camNames.length === 0 && !step.report.freed.length && !step.report.cleared.length && sameInputs(file.model, model)) {
+      return { ...base, written: false, nothingWritten: 'nothing to change: no tail to rewrite, and the input already takes any size', rewritten: [], verification: skipped };
+    }
   }
   if (options.dryRun) {
     return { ...base, written: false, nothingWritten: 'dry run', rewritten: changes, verification: { status: 'skipped', reason: 'dry run' } };
@@ -134,8 +145,8 @@ async function rewriteFile(file: ModelFile, input: string, output: string, spec:
       verification = { status: 'skipped', reason: '--no-verify' };
     } else {
       log('verifying with onnxruntime');
-      const comparison = await compareModels({ path: input }, { path: staged.tempPath }, {
-        inputs, seed: options.seed ?? 0, allowExtra: camNames,
+      const comparison = await compareModels({ path: input }, { path: staged.tempPath, label: output }, {
+        inputs, seed: options.seed ?? 0, allowExtra: camNames, candidate: true,
         ...(options.atol !== undefined ? { atol: options.atol } : {}),
         ...(options.rtol !== undefined ? { rtol: options.rtol } : {}),
       });

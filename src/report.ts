@@ -24,6 +24,7 @@ export function formatComparison(c: Comparison, indent = '  '): string[] {
   for (const m of c.missing) lines.push(`${indent}${m}: missing from the second model`);
   for (const m of c.extra) lines.push(`${indent}${m}: only in the second model`);
   if (c.allowedExtra?.length) lines.push(`${indent}not compared (added on purpose): ${c.allowedExtra.join(', ')}`);
+  if (c.unrunnable) lines.push(`${indent}the rewritten model does not run: ${c.unrunnable}`);
   for (const m of c.inputMismatches) lines.push(`${indent}inputs differ: ${m}`);
   lines.push(`${indent}tolerance atol ${c.tolerances.atol} rtol ${c.tolerances.rtol} (${c.tolerances.source}), seed ${c.seed}`);
   return lines;

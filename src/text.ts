@@ -47,8 +47,11 @@ export const shapeText = (dims: readonly DimText[] | undefined): string => (dims
 /** A [height, width] size: `224×224`. */
 export const sizeText = (s: readonly [number, number]): string => `${s[0]}×${s[1]}`;
 
-/** C0 and C1 control characters (ESC, CSI, newline, …), DEL, and the Unicode line and paragraph separators. */
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+/**
+ * C0 and C1 control characters (ESC, CSI, newline, …), DEL, the Unicode line and paragraph
+ * separators, and the bidirectional controls that can make a name read as something else.
+ */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
 
 const escapeControl = (c: string): string => {
   const json = JSON.stringify(c).slice(1, -1);
@@ -70,11 +73,11 @@ export function oneLine(s: string, max = 400): string {
 }
 
 /**
- * JSON for stdout or a file: JSON.stringify escapes C0 controls itself, not DEL, C1 controls or
- * U+2028/2029 — escaped here too, so no value can act on a terminal that shows the output.
+ * JSON for stdout or a file: JSON.stringify escapes C0 controls itself, not DEL, C1 controls,
+ * U+2028/2029 or bidirectional controls — escaped here too, so no value can act on a terminal.
  */
 export function jsonText(value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** How a node is named in messages: its name, else `Op(first output)`, printable. */

@@ -38,3 +38,11 @@ test('a model gapify wrote: nothing to rewrite, lint has no rewritable-tail and 
   }
   assert.ok(written >= 40, `${written} models written`);
 });
+
+test('--dynamic-size on a model gapify already freed: nothing to change, nothing written', async () => {
+  const once = join(tmp.dir, 'dyn-once.onnx');
+  assert.equal((await gapify(join(FIXTURES, 'shufflenet_v2_x0_5.onnx'), { output: once, dynamicSize: true, dynamicBatch: true })).written, true);
+  const again = await gapify(once, { output: join(tmp.dir, 'dyn-again.onnx'), dynamicSize: true, dynamicBatch: true });
+  assert.equal(again.written, false);
+  assert.match(again.nothingWritten ?? '', /already takes any size/);
+});

@@ -7,12 +7,12 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { UsageError } from '../src/errors.js';
+import { SizeLocked, UsageError } from '../src/errors.js';
 import { gapify } from '../src/gapify.js';
 import { lintModel } from '../src/lint/index.js';
 import { nodeLabel } from '../src/text.js';
 import { FIXTURES } from './support/golden.js';
-import { tempDir } from './support/models.js';
+import { classifier, saveModel, tempDir } from './support/models.js';
 
 const tmp = tempDir('gapify-size-');
 after(() => tmp.cleanup());
@@ -40,4 +40,22 @@ test('lint and --dynamic-size report the same pins and frees for every fixture',
     freed += frees.length;
   }
   assert.equal(freed, 32, "ShuffleNet's 32 channel-shuffle Reshapes");
+});
+
+test('a symbolic batch is free for lint as it is for --dynamic-size: a Reshape that fixes it is a pin for both', async () => {
+  //   x [N,16,16,16] ─ Reshape [16, 256] (x.view(c, -1): the batch folded in) ─ ReduceMean(axis 1) ─ Unsqueeze(0) ─ Gemm ─ logits [1, 10]
+  const model = classifier({
+    tail(net, x) {
+      const folded = net.op('Reshape', '/view', [x, net.constInt64('/shape', [2], [16, 256])]);
+      const m = net.op('Unsqueeze', '/u', [net.op('ReduceMean', '/mean', [folded], { axes: [1], keepdims: 0 }), net.constInt64('/ax', [1], [0])]);
+      const { w, b } = net.classifier();
+      net.op('Gemm', '/fc/Gemm', [m, net.weight('fc.w', [10, 16], w), net.weight('fc.b', [10], b)], { transB: 1 }, 'logits');
+      return [['logits', [1, 10]]];
+    },
+  });
+  const path = saveModel(tmp.dir, 'batch-folded.onnx', model);
+  const linted = lintModel(path).findings.find((x) => x.ruleId === 'fixed-input-size');
+  assert.ok(linted?.ruleId === 'fixed-input-size');
+  assert.equal(linted.properties.fixedByRewrite, false, linted.message);
+  await assert.rejects(gapify(path, { output: join(tmp.dir, 'batch-folded.out.onnx'), dynamicSize: true }), (e: unknown) => e instanceof SizeLocked);
 });

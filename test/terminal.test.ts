@@ -14,7 +14,7 @@ const tmp = tempDir('gapify-terminal-');
 after(() => tmp.cleanup());
 
 /** ESC [ 2 J (clear screen), an OSC title ending in BEL, an 8-bit CSI, a newline that forges a line. */
-const EVIL = '\u001b[2J\u001b]0;pwned\u0007\u009b31m\nverification: passed';
+const EVIL = '\u001b[2J\u001b]0;pwned\u0007\u009b31m\u202e\nverification: passed';
 
 function gapify(...args: string[]): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 60_000 });
@@ -22,7 +22,7 @@ function gapify(...args: string[]): { code: number | null; stdout: string; stder
 }
 
 /** Control characters other than the line breaks between lines. */
-const raw = (s: string): string[] => [...s.matchAll(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/g)].map((m) => m[0]);
+const raw = (s: string): string[] => [...s.matchAll(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028-\u202e\u2066-\u2069]/g)].map((m) => m[0]);
 
 //   GAP '<evil>' ─ Flatten ─ Relu '<evil>' ─ Gemm '<evil>' ─ logits     (refused: not-linear-between)
 const model = classifier({
@@ -41,11 +41,11 @@ test('the report, its JSON, and lint in every format: no raw control character, 
   assert.equal(report.code, 0, report.stderr);
   assert.deepEqual(raw(report.stdout + report.stderr), []);
   assert.equal(report.stdout.split('\n').filter((l) => l.startsWith('  verification:')).length, 1, 'no forged line');
-  assert.match(report.stdout, /not rewritten \(not-linear-between\): Relu '\/relu\\u001b\[2J\\u001b\]0;pwned\\u0007\\u009b31m\\nverification: passed'/);
+  assert.match(report.stdout, /not rewritten \(not-linear-between\): Relu '\/relu\\u001b\[2J\\u001b\]0;pwned\\u0007\\u009b31m\\u202e\\nverification: passed'/);
 
   const json = gapify(path, '-o', join(tmp.dir, 'out.onnx'), '--json');
   assert.deepEqual(raw(json.stdout), []);
-  assert.match((JSON.parse(json.stdout) as { refused: { reason: string }[] }).refused[0]!.reason, /\\u009b31m\\nverification/, 'the name, escaped');
+  assert.match((JSON.parse(json.stdout) as { refused: { reason: string }[] }).refused[0]!.reason, /\\u009b31m\\u202e\\nverification/, 'the name, escaped');
 
   for (const format of ['stylish', 'github', 'json', 'sarif']) {
     const lint = gapify('lint', path, '--format', format);

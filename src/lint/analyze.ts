@@ -15,7 +15,7 @@ import { analyzeModel, decideOrder, type Analysis, type Finding, type Tail } fro
 import { layerOps, layerParams, type LinearLayer } from '../rewrite/linear.js';
 import { analyzeSize, inputPins, tailPins } from '../size/analysis.js';
 import { PIN_KINDS, type SizePin } from '../size/pin.js';
-import { imageAxes, trySizePlan } from '../size/plan.js';
+import { imageAxes, trySizePlan, withDeclaredBatch } from '../size/plan.js';
 import { nodeLabel, percent, printable, thousands } from '../text.js';
 import { NO_INPUT_SHAPES, type InputShapeSpec } from '../verify/input-shapes.js';
 import { declaredInputs, resolveInputs, type DeclaredInput, type ResolvedInput } from '../verify/inputs.js';
@@ -120,9 +120,10 @@ function pinFinding(sizePins: readonly SizePin[], size: number[] | null): LintFi
 export function modelPins(analysis: Analysis, declared: readonly DeclaredInput[], resolved: readonly ResolvedInput[] | undefined): SizePin[] {
   const known = [...inputPins(declared), ...tailPins(analysis.findings)];
   // The spatial size only: lint's finding is about the input size, not the batch.
+  // (As --dynamic-size does, a batch the model declares symbolic stays free.)
   const plan = resolved && trySizePlan(analysis.file.model, resolved, { size: true, batch: false });
   if (!plan || typeof plan === 'string') return known;
-  return [...analyzeSize(analysis.file.model, analysis.file.opset, plan, known).pins];
+  return [...analyzeSize(analysis.file.model, analysis.file.opset, withDeclaredBatch(plan), known).pins];
 }
 
 // --- a file ----------------------------------------------------------------------------------------

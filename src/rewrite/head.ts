@@ -12,7 +12,7 @@ import { spatialSize } from './cost.js';
 import { baseName, convNode, removedSince, type ConvParamNames } from './emit.js';
 import { followingLayers, layerOps, layerParams, type LinearLayer } from './linear.js';
 import { elementwiseRegion, isElementwiseOn, isFinalScores, isLinearLayerOp } from './ops.js';
-import { DISGUISED_NOTE, keepsDims, type GlobalPool, type PoolWalk } from './pool.js';
+import { DISGUISED_NOTE, keepsDims, poolParts, type GlobalPool, type PoolWalk } from './pool.js';
 import { noMatch, type NoMatch } from './reasons.js';
 import { refusal, tailFinding, type LintWords, type MatchContext, type Order, type Refusal, type RuleAnswer, type TailChange, type TailCost, type TailDescription, type TailFinding, type TailMatch, type TailRule } from './rule.js';
 
@@ -25,8 +25,8 @@ export interface HeadMatch extends TailMatch {
   readonly outputs: readonly string[];
   /** Values between the layers: [N, K] vectors now, [N, K, 1, 1] maps after the rewrite. */
   readonly reshapedValues: readonly string[];
-  /** Linear layers after the last one that the head does not own (read elsewhere too): they stay. */
-  readonly laterLayers: readonly NodeProto[];
+  /** Linear layers after the last one that the rewrite could not follow to, and why: they stay. */
+  readonly laterLayers: readonly { readonly node: NodeProto; readonly why: string }[];
 }
 
 /**
@@ -83,7 +83,7 @@ export function matchHead<M extends HeadMatch>(
           classMaps: layers.length === 1 && isFinalScores(graph, last),
           pool, between: walk.between, after, outputs,
           reshapedValues: later.between.filter((v) => v !== last),
-          laterLayers: elementwiseRegion(graph, last).exits.filter((e) => isLinearLayerOp(graph, e.node)).map((e) => e.node),
+          laterLayers: laterLayers(graph, last, match),
         });
         findings.push('code' in m ? refusal(rule, node, m) : tailFinding(rule, m));
       }
@@ -92,6 +92,18 @@ export function matchHead<M extends HeadMatch>(
   // With nothing to say, the pool is left to the rules after this one (a pool-only tail, an already-GAP head).
   if (findings.length) claims.push(node);
   return { findings, claims };
+}
+
+/** Linear layers just after the head (through elementwise ops) that followingLayers stopped short of, and why. */
+function laterLayers(graph: GraphView, last: string, match: (node: NodeProto, input: string) => LinearLayer | NoMatch | undefined): HeadMatch['laterLayers'] {
+  const region = elementwiseRegion(graph, last);
+  return region.exits.filter((e) => isLinearLayerOp(graph, e.node)).map((e) => {
+    const layer = match(e.node, e.value);
+    const why = layer && 'code' in layer ? layer.reason
+      : region.exits.length > 1 || region.outputs.length ? 'the values before it are read elsewhere too'
+        : 'an op before it is not elementwise on the head alone';
+    return { node: e.node, why };
+  });
 }
 
 const GATE_OPS = new Set(['Mul', 'Add', 'Sub', 'Div']);
@@ -183,7 +195,7 @@ export function applyHead(graph: GraphView, m: HeadMatch, order: Order | undefin
     added.push(...emitted);
   });
   graph.detach([...layers.flatMap((l) => l.nodes), ...m.after]);
-  graph.removeDead([...m.between.map((b) => b.node), pool.node, ...(pool.pad ? [pool.pad] : []), ...(pool.channelsLast ? [pool.channelsLast] : [])]);
+  graph.removeDead([...m.between.map((b) => b.node), ...poolParts(pool)]);
   // Values between the layers are maps now: their declared [N, K] shapes would be stale.
   const reshaped = new Set(m.reshapedValues);
   if (reshaped.size) graph.valueInfo = graph.valueInfo.filter((v) => !reshaped.has(v.name ?? ''));
@@ -194,10 +206,7 @@ export function applyHead(graph: GraphView, m: HeadMatch, order: Order | undefin
       ? `MLP head: the first layer moves before the pool (its maps are hidden units, not classes); the other ${rest.length} become${rest.length === 1 ? 's' : ''} 1×1 Conv${rest.length === 1 ? '' : 's'} after it`
       : `MLP head: all ${layers.length} linear layers become 1×1 Convs on the pooled map, the ops between them unchanged`);
   }
-  if (m.laterLayers.length) {
-    const n = m.laterLayers.length;
-    notes.push(`${m.laterLayers.map((l) => `'${nodeLabel(l)}'`).join(', ')} after the head ${n === 1 ? 'stays' : 'stay'} as ${n === 1 ? 'it is' : 'they are'}: ${n === 1 ? 'its input is' : 'their inputs are'} read elsewhere too`);
-  }
+  for (const l of m.laterLayers) notes.push(`'${nodeLabel(l.node)}' after the head stays as it is: ${l.why}`);
   if (pool.disguised) notes.push(DISGUISED_NOTE(pool.node));
   return {
     ...(order ? { order } : {}),

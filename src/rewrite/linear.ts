@@ -59,7 +59,7 @@ function operand(graph: GraphView, name: string, quantized: boolean): Operand {
  * with `quantized`, a dequantized integer one. The caller checks the activations' layout (a Gemm
  * reads [N, C], a MatMul the last axis).
  */
-export function matchLinear(graph: GraphView, node: NodeProto, value: string, quantized = false): LinearLayer | NoMatch | undefined {
+export function matchLinear(graph: GraphView, node: NodeProto, value: string, quantized = false, rank = 2): LinearLayer | NoMatch | undefined {
   const label = nodeLabel(node);
   if (isIntegerLinearOp(node)) return integerLayer(node);
   if (!isDefaultDomain(node)) return undefined;
@@ -87,7 +87,8 @@ export function matchLinear(graph: GraphView, node: NodeProto, value: string, qu
     if (consumers.length === 1 && add && add.op_type === 'Add' && isDefaultDomain(add) && !graph.isGraphOutput(output) && add.output[0]) {
       const other = add.input[0] === output ? add.input[1] : add.input[0];
       const bias = other ? operand(graph, other, quantized) : undefined;
-      if (other && bias && !('code' in bias) && biasFits(bias.tensor, weight.tensor.dims.length === 2 ? Number(weight.tensor.dims[1]) : -1)) {
+      // A bias of more dims than the output would broadcast it to a higher rank: not a bias.
+      if (other && bias && !('code' in bias) && bias.tensor.dims.length <= rank && biasFits(bias.tensor, weight.tensor.dims.length === 2 ? Number(weight.tensor.dims[1]) : -1)) {
         return finishLinear(graph, [node, add], value, add.output[0], weight, false, 1, 1, other, label, quantized);
       }
     }
@@ -131,6 +132,9 @@ function finishLinear(
   return { nodes, input, output, weight, weightName: w.name, transB, alpha, beta, ...(bias && biasName ? { bias, biasName } : {}), inFeatures, outFeatures, ...dequantized } as LinearLayer;
 }
 
+/** Layers an MLP head is followed to (a bound for crafted graphs; real heads have a handful). */
+const MAX_LAYERS = 256;
+
 /** An MLP head's layers after the first, and the values between them (they become maps when rewritten). */
 export interface FollowingLayers {
   readonly layers: LinearLayer[];
@@ -149,7 +153,7 @@ export function followingLayers(
 ): FollowingLayers {
   const layers: LinearLayer[] = [];
   const between: string[] = [];
-  for (let hops = 0; hops < 32; hops++) {
+  for (let hops = 0; hops < MAX_LAYERS; hops++) {
     const region = elementwiseRegion(graph, value);
     const next = region.exits.length === 1 ? region.exits[0]! : undefined;
     if (!next || region.outputs.length || !isLinearLayerOp(graph, next.node) || next.node.input[0] !== next.value) break;

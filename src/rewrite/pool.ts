@@ -6,7 +6,7 @@ import type { Shape, Shapes } from '../graph/shapes.js';
 import type { NodeProto } from '../onnx/schema.js';
 import type { SizePin } from '../size/pin.js';
 import { dimsText, nodeLabel } from '../text.js';
-import { classifyBetween, CROSS_CHANNEL_NORMS, unitDimStep, type BetweenOp, type FeatureLayout } from './between.js';
+import { classifyBetween, CROSS_CHANNEL_NORMS, FLAT, unitDimStep, type BetweenOp, type FeatureLayout } from './between.js';
 import { integerLayer, matchLinear, type LinearLayer } from './linear.js';
 import { isElementwiseOn, isFinalScores, isIntegerLinearOp, isLinearLayerOp } from './ops.js';
 import { axesOf, constInts, knownDims, normAxes, sameAxes, spatialAxes } from './read.js';
@@ -27,12 +27,17 @@ export interface GlobalPool {
    * ReduceMean over axes 1, 2): `input` is the NCHW map before that Transpose.
    */
   readonly channelsLast?: NodeProto;
+  /** A mean in two steps (`x.mean(3, keepdim=True).mean(2, keepdim=True)`): the first one. */
+  readonly inner?: NodeProto;
 }
+
+/** The nodes of the pattern besides the pool: what a rewrite of it removes when nothing else reads them. */
+export const poolParts = (pool: GlobalPool): NodeProto[] => [pool.node, ...[pool.pad, pool.channelsLast, pool.inner].filter((n): n is NodeProto => !!n)];
 
 /** Does the pool keep its reduced dims ([N, C, 1, 1])? Then its output is a pooled map a 1×1 Conv can read. */
 export function keepsDims(pool: GlobalPool): boolean {
   const op = pool.node.op_type;
-  return !pool.disguised && !pool.channelsLast && (op === 'GlobalAveragePool' || (op === 'ReduceMean' && attrInt(pool.node, 'keepdims', 1) !== 0));
+  return !pool.disguised && !pool.channelsLast && !pool.inner && (op === 'GlobalAveragePool' || (op === 'ReduceMean' && attrInt(pool.node, 'keepdims', 1) !== 0));
 }
 
 /** A global pool (`max`: a maximum, which no linear layer commutes with), a refusal, or not a pool. */
@@ -67,15 +72,17 @@ export function matchGlobalPool(graph: GraphView, node: NodeProto, shapes: Shape
     if (axes === 'dynamic' || axes === undefined || rank === undefined || rank < 3) return undefined;
     const norm = normAxes(axes, rank);
     if (sameAxes(norm, spatialAxes(rank))) return { pool: base, max: op === 'ReduceMax' };
-    // Mean(Transpose(X, NCHW→NHWC), axes 1..r-2) = Mean(X, axes 2..r-1), reshaped: a global pool of X.
+    // Mean(Transpose(X, NCHW→NHWC), axes 1..r-2) = Mean(X, axes 2..r-1), reshaped: a global pool of X
+    // ([N, C] without keepdims, [N, 1, 1, C] with it).
     const t = graph.producer(input);
     const perm = t?.op_type === 'Transpose' ? attrInts(t, 'perm') : undefined;
     const toChannelsLast = [0, ...spatialAxes(rank), 1];
-    const keepdims = attrInt(node, 'keepdims', 1);
-    if (t && perm && t.input[0] && keepdims === 0 && sameAxes(perm, toChannelsLast) && sameAxes(norm, spatialAxes(rank).map((a) => a - 1))) {
+    if (t && perm && t.input[0] && sameAxes(perm, toChannelsLast) && sameAxes(norm, spatialAxes(rank).map((a) => a - 1))) {
       return { pool: { ...base, input: t.input[0], channelsLast: t }, max: op === 'ReduceMax' };
     }
-    return undefined;
+    // The mean over some spatial axes of the mean over the others is the mean over all of them.
+    const inner = twoStepInner(graph, node, norm, shapes);
+    return inner ? { pool: { ...base, input: inner.input[0]!, inner }, max: op === 'ReduceMax' } : undefined;
   }
   if (op === 'AveragePool' || op === 'MaxPool') {
     // A kernel exactly the size of the map is a global pool in disguise (NIN's 8×8 average).
@@ -196,10 +203,31 @@ export interface PoolWalk {
 }
 
 /** The rank of the pool's output: the map's rank, or 2 when it drops the spatial axes. */
-function pooledRank(pool: GlobalPool, mapRank: number): number {
+/**
+ * `node` (a ReduceMean or ReduceMax over the spatial axes `axes` of its input) finishing what the
+ * same op, its input's only producer and reader, began over the other spatial axes: that first op.
+ */
+function twoStepInner(graph: GraphView, node: NodeProto, axes: number[], shapes: Shapes): NodeProto | undefined {
+  const inner = graph.producer(node.input[0] ?? '');
+  if (!inner || inner.op_type !== node.op_type || !isDefaultDomain(inner) || !inner.input[0] || !inner.output[0]) return undefined;
+  if (graph.consumers(inner.output[0]).length !== 1 || graph.isGraphOutput(inner.output[0])) return undefined;
+  const rank = shapes.get(inner.input[0])?.length;
+  const innerAxes = axesOf(graph, inner, 18);
+  if (rank === undefined || rank < 3 || innerAxes === 'dynamic' || innerAxes === undefined) return undefined;
+  const first = normAxes(innerAxes, rank);
+  // The second op's axes in the map's numbering: the same, unless the first dropped its axes.
+  const kept = Array.from({ length: rank }, (_, i) => i).filter((i) => attrInt(inner, 'keepdims', 1) !== 0 || !first.includes(i));
+  const second = axes.map((a) => kept[a]!);
+  const all = normAxes([...first, ...second], rank);
+  return first.length && !second.some((a) => first.includes(a)) && sameAxes(all, spatialAxes(rank)) ? inner : undefined;
+}
+
+/** Where batch and channels are in the pool's output: [N, C, 1, 1], [N, C], or [N, 1, 1, C] for a channels-last mean that keeps its dims. */
+function pooledLayout(pool: GlobalPool, mapRank: number, shapes: Shapes): FeatureLayout {
   const op = pool.node.op_type;
-  const drops = pool.channelsLast || ((op === 'ReduceMean' || op === 'ReduceMax') && attrInt(pool.node, 'keepdims', 1) === 0);
-  return drops ? 2 : mapRank;
+  const keeps = attrInt(pool.node, 'keepdims', 1) !== 0 || (op !== 'ReduceMean' && op !== 'ReduceMax');
+  if (pool.channelsLast) return keeps ? { rank: mapRank, channel: mapRank - 1 } : FLAT;
+  return { rank: shapes.get(pool.output)?.length ?? (keeps ? mapRank : 2), channel: 1 };
 }
 
 /**
@@ -210,7 +238,8 @@ function pooledRank(pool: GlobalPool, mapRank: number): number {
 export function followToFlat(graph: GraphView, value: string, layout: FeatureLayout, shapes: Shapes): { after: NodeProto[]; output: string } | NoMatch {
   const after: NodeProto[] = [];
   while (layout.rank !== 2) {
-    const readers = graph.consumers(value);
+    // Shape/Size read only the dims (the Reshape target of x.view(x.size(0), -1)): not readers of the values.
+    const readers = graph.consumers(value).filter((c) => !SHAPE_READERS.has(c.op_type ?? ''));
     const next = readers[0];
     const step = next && readers.length === 1 && !graph.isGraphOutput(value) && next.output[0] ? unitDimStep(graph, next, layout, shapes) : undefined;
     if (!step || 'code' in step) {
@@ -226,10 +255,11 @@ export function followToFlat(graph: GraphView, value: string, layout: FeatureLay
 /** What a walk accepts between pool and layer, and as a layer: float models', or QDQ models'. */
 export interface WalkDialect {
   between(graph: GraphView, node: NodeProto, layout: FeatureLayout, shapes: Shapes): { op: BetweenOp; layout: FeatureLayout } | NoMatch;
-  linear(graph: GraphView, node: NodeProto, value: string): LinearLayer | NoMatch | undefined;
+  /** `rank`: of the activations `value` (a MatMul's bias must not add dims to its output). */
+  linear(graph: GraphView, node: NodeProto, value: string, rank: number): LinearLayer | NoMatch | undefined;
 }
 
-export const FLOAT_WALK: WalkDialect = { between: classifyBetween, linear: (graph, node, value) => matchLinear(graph, node, value) };
+export const FLOAT_WALK: WalkDialect = { between: classifyBetween, linear: (graph, node, value, rank) => matchLinear(graph, node, value, false, rank) };
 
 /**
  * From a global pool's output, every path through absorbable ops to a linear layer. Paths that
@@ -259,7 +289,7 @@ export function walkFromPool(graph: GraphView, pool: GlobalPool, shapes: Shapes,
       // Shape/Size read only the dims (PyTorch's x.view(x.size(0), -1)): no values flow there.
       if (SHAPE_READERS.has(c.op_type ?? '')) continue;
       visited.push(c);
-      const linear = dialect.linear(graph, c, walk.value);
+      const linear = dialect.linear(graph, c, walk.value, walk.layout.rank);
       if (linear && 'code' in linear) { refusals.push({ reason: linear, layer: c }); continue; }
       if (linear) {
         const tail = layerOnFeatures(graph, walk, linear, shapes);
@@ -269,7 +299,10 @@ export function walkFromPool(graph: GraphView, pool: GlobalPool, shapes: Shapes,
       }
       const between = dialect.between(graph, c, walk.layout, shapes);
       if ('code' in between) {
-        const ahead = linearAhead(graph, [walk.value, ...c.output.filter(Boolean)], shapes, walk.value);
+        // A Conv reading the pooled map makes features of its own (a head gapify wrote pool-first):
+        // what follows it is not this pool's tail.
+        const convolves = c.op_type === 'Conv' || c.op_type === 'ConvTranspose';
+        const ahead = convolves ? undefined : linearAhead(graph, [walk.value, ...c.output.filter(Boolean)], shapes, walk.value);
         if (ahead) visited.push(...ahead.path);
         const layer = ahead?.layer;
         // ConvNeXt's head is Transpose → LayerNorm → Transpose: the normalization is the reason.
@@ -288,7 +321,7 @@ export function walkFromPool(graph: GraphView, pool: GlobalPool, shapes: Shapes,
       visit({ between: [...walk.between, between.op], value: c.output[0], layout: between.layout });
     }
   };
-  visit({ between: [], value: pool.output, layout: { rank: pooledRank(pool, mapRank), channel: 1 } });
+  visit({ between: [], value: pool.output, layout: pooledLayout(pool, mapRank, shapes) });
   return { tails, refusals: [...refusals, ...[...blocked].map(([layer, reason]) => ({ reason, layer }))], visited, reachesOutputWithoutLinear };
 }
 
@@ -321,6 +354,29 @@ const REFUSAL_PRIORITY: readonly string[] = ['trans-a', 'normalization-between',
 
 export function isFinalOrOutput(graph: GraphView, node: NodeProto): boolean {
   return node.output.some((o) => o && isFinalScores(graph, o));
+}
+
+/** Global pools and reductions: what makes a 1×1 map at any input size (a windowed pool does so at one size only). */
+const GLOBAL_POOLS = /^(Global(Average|Max|Lp)Pool|Reduce(Mean|Max|Min|Sum|SumSquare|L1|L2|Prod|LogSum|LogSumExp))$/;
+const FEATURE_MAKERS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
+
+/**
+ * Is `value` a map made 1×1 by a global pool or reduction upstream, before any layer that makes new
+ * features? Then it is pooled features, not a spatial map to convolve.
+ */
+export function pooledUpstream(graph: GraphView, value: string): boolean {
+  const seen = new Set<string>();
+  const queue = [value];
+  while (queue.length && seen.size < 32) {
+    const v = queue.shift()!;
+    if (seen.has(v)) continue;
+    seen.add(v);
+    const p = graph.producer(v);
+    if (!p || FEATURE_MAKERS.has(p.op_type ?? '')) continue;
+    if (GLOBAL_POOLS.test(p.op_type ?? '')) return true;
+    for (const i of p.input) if (i && !graph.constant(i)) queue.push(i);
+  }
+  return false;
 }
 
 /** Conv → (elementwise) → pool: the pooled map already has one channel per class. */

@@ -5,20 +5,26 @@
 import { attrInt, isDefaultDomain, type GraphView } from '../graph/graph.js';
 import type { NodeProto, TensorProto } from '../onnx/schema.js';
 import { DataType } from '../onnx/schema.js';
-import { elementCount } from '../onnx/tensor.js';
+import { elementCount, isFloatDType } from '../onnx/tensor.js';
 import { nodeLabel } from '../text.js';
 import type { FeatureLayout } from './between.js';
 import { noMatch, type NoMatch } from './reasons.js';
 
 const INTEGER_TYPES = new Set<number>([DataType.INT8, DataType.UINT8, DataType.INT16, DataType.UINT16, DataType.INT32]);
 
-/** A constant integer tensor dequantized by DequantizeLinear(x, scale[, zero_point]). */
+/**
+ * A constant dequantized by DequantizeLinear(x, scale[, zero_point]): an integer tensor
+ * (quantize_static), or a float one quantized just before by a QuantizeLinear (a QAT export's
+ * fake quantization: NNCF, TensorRT's pytorch-quantization).
+ */
 export interface Dequantized {
   /** The DequantizeLinear node. */
   readonly node: NodeProto;
-  /** Its integer input, and that input's name. */
+  /** The constant behind it — integers, or the float weight `quantize` quantizes — and its name. */
   readonly x: TensorProto;
   readonly xName: string;
+  /** The QuantizeLinear of a float `x` (QAT), when there is one. */
+  readonly quantize?: NodeProto;
   /** One scale for the tensor (undefined), or one per index along this axis of x (normalized). */
   readonly axis: number | undefined;
 }
@@ -45,18 +51,33 @@ export function dequantizedConstant(graph: GraphView, value: string): Dequantize
   const node = graph.producer(value);
   if (!isQuantOp(node, 'DequantizeLinear')) return undefined;
   const label = nodeLabel(node);
+  const scales = quantizationScales(graph, node);
+  if ('code' in scales) return scales;
+  const q = graph.producer(node.input[0] ?? '');
+  // QAT: float weight → QuantizeLinear → DequantizeLinear, both with the same scales.
+  if (isQuantOp(q, 'QuantizeLinear') && q.input[0] && graph.consumers(q.output[0] ?? '').length === 1) {
+    const x = graph.constant(q.input[0]);
+    if (!x || !isFloatDType(x.data_type)) return noMatch('weight-not-constant', `QuantizeLinear '${nodeLabel(q)}' does not read a constant float weight`, q);
+    const qScales = quantizationScales(graph, q);
+    if ('code' in qScales) return qScales;
+    return { node, x, xName: q.input[0], quantize: q, axis: scales.axis(x.dims.length) };
+  }
   const xName = node.input[0];
   const x = xName ? graph.constant(xName) : undefined;
   if (!x || !xName || !INTEGER_TYPES.has(x.data_type ?? 0)) return noMatch('weight-not-constant', `DequantizeLinear '${label}' does not read an integer constant`, node);
+  return { node, x, xName, axis: scales.axis(x.dims.length) };
+}
+
+/** A Q or DQ node's scales: constant, not in blocks; `axis(rank)`: the per-axis axis, undefined per tensor. */
+function quantizationScales(graph: GraphView, node: NodeProto): { axis(rank: number): number | undefined } | NoMatch {
+  const label = nodeLabel(node);
   const scales = constantCount(graph, node.input[1]);
   if (scales === undefined || (node.input[2] && constantCount(graph, node.input[2]) === undefined)) {
-    return noMatch('weight-not-constant', `the scale or zero point of DequantizeLinear '${label}' is computed at run time`, node);
+    return noMatch('weight-not-constant', `the scale or zero point of ${node.op_type} '${label}' is computed at run time`, node);
   }
-  if (attrInt(node, 'block_size', 0) !== 0) return noMatch('quantized-weight', `DequantizeLinear '${label}' dequantizes in blocks`, node);
-  if (scales === 1) return { node, x, xName, axis: undefined };
-  const rank = x.dims.length;
+  if (attrInt(node, 'block_size', 0) !== 0) return noMatch('quantized-weight', `${node.op_type} '${label}' quantizes in blocks`, node);
   const raw = attrInt(node, 'axis', 1);
-  return { node, x, xName, axis: raw < 0 ? raw + rank : raw };
+  return { axis: (rank) => (scales === 1 ? undefined : raw < 0 ? raw + rank : raw) };
 }
 
 /**

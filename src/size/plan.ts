@@ -111,7 +111,12 @@ export function trySizePlan(model: ModelProto, inputs: readonly ResolvedInput[],
 export function planSizes(model: ModelProto, inputs: readonly ResolvedInput[], free: Freedom, flag: string): SizePlan {
   const plan = trySizePlan(model, inputs, free);
   if (typeof plan === 'string') throw new UsageError(`${flag}: ${plan}`);
-  return plan.batchWasSymbolic ? { ...plan, free: { ...free, batch: true } } : plan;
+  return withDeclaredBatch(plan);
+}
+
+/** A batch the model declares symbolic is free whatever was asked: a freed Reshape must not fix it. */
+export function withDeclaredBatch(plan: SizePlan): SizePlan {
+  return plan.batchWasSymbolic ? { ...plan, free: { ...plan.free, batch: true } } : plan;
 }
 
 /** Every fed input at `size` and `batch` (only the images change). */

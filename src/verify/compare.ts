@@ -14,6 +14,7 @@
 //                 magnitude in model A), not element by element — element-wise relative errors blow
 //                 up on the near-zero logits every classifier has, and say nothing useful there.
 
+import { RuntimeError } from '../errors.js';
 import { dtypeName, halfToFloat } from '../onnx/tensor.js';
 import { parseModel, readModelLazy } from '../onnx/model-io.js';
 import type { ModelProto } from '../onnx/schema.js';
@@ -62,6 +63,11 @@ export interface CompareOptions {
    * listed in `allowedExtra`, not compared, and not a failure. Any other extra output still is.
    */
   allowExtra?: readonly string[];
+  /**
+   * Model B is a candidate (gapify's rewrite): that onnxruntime can't load or run it is a failed
+   * comparison (`unrunnable`), not an error about the input.
+   */
+  candidate?: boolean;
 }
 
 export interface OutputComparison {
@@ -94,6 +100,8 @@ export interface Comparison {
   readonly seed: number;
   /** Ways model B's inputs differ from model A's; when non-empty, B was not run. */
   readonly inputMismatches: readonly string[];
+  /** Why onnxruntime could not load or run model B (a candidate, CompareOptions.candidate); B's outputs are then missing. */
+  readonly unrunnable?: string;
   /** Outputs both models have, in model A's order. */
   readonly outputs: readonly OutputComparison[];
   /** Outputs of A that B lacks. */
@@ -136,12 +144,19 @@ export async function compareModels(a: ModelSource, b: ModelSource, opts: Compar
   const partial = { a: labelA, b: labelB, inputs, notes: inputNotes(inputs), seed };
 
   let inputMismatches: string[] = [];
-  const runB = await withSession(b, async (s) => {
-    inputMismatches = b.model ? checkInputs(inputs, declaredFromProto(b.model)) : checkInputs(inputs, declaredFromOrt(s));
-    if (inputMismatches.length > 0) return undefined;
-    const out = await runSession(s, labelB, feeds);
-    return { names: [...s.outputNames], values: keepOutputs(out) };
-  });
+  let runB: { names: string[]; values: Map<string, TensorValue> } | undefined;
+  try {
+    runB = await withSession(b, async (s) => {
+      inputMismatches = b.model ? checkInputs(inputs, declaredFromProto(b.model)) : checkInputs(inputs, declaredFromOrt(s));
+      if (inputMismatches.length > 0) return undefined;
+      const out = await runSession(s, labelB, feeds);
+      return { names: [...s.outputNames], values: keepOutputs(out) };
+    });
+  } catch (e) {
+    if (!opts.candidate || !(e instanceof RuntimeError)) throw e;
+    const tol = tolerancesFor([], opts);
+    return { ...partial, inputMismatches, unrunnable: e.message, outputs: [], missing: [], extra: [], tolerances: tol, ok: false };
+  }
   if (!runB) {
     const tol = tolerancesFor([], opts);
     return { ...partial, inputMismatches, outputs: [], missing: [], extra: [], tolerances: tol, ok: false };
@@ -316,7 +331,7 @@ export function compareTensors(name: string, a: TensorValue, b: TensorValue, tol
 
 /** One line per reason `c` is not ok (empty when it is). */
 export function comparisonFailures(c: Comparison): string[] {
-  const lines = [...c.inputMismatches];
+  const lines = [...(c.unrunnable ? [c.unrunnable] : []), ...c.inputMismatches];
   for (const name of c.missing) lines.push(`output '${name}' of ${c.a} is missing from ${c.b}`);
   for (const name of c.extra) lines.push(`output '${name}' of ${c.b} is not an output of ${c.a}`);
   for (const o of c.outputs) if (!o.ok) lines.push(`output '${o.name}': ${o.reason ?? 'differs'}`);

@@ -11,6 +11,7 @@ import { makeConstantNode, makeTensor } from '../../src/onnx/builder.js';
 import { readModel } from '../../src/onnx/model-io.js';
 import { DataType } from '../../src/onnx/schema.js';
 import { readFloats } from '../../src/onnx/tensor.js';
+import { lintModel } from '../../src/lint/index.js';
 import { classifier, opCounts, producerOf, saveModel, tempDir } from '../support/models.js';
 import { assertConvFirstTail, assertPoolFirstTail, assertVerifiedWithin, C, FIXTURES, gapFlatten, gemm, K, rewriter } from '../support/rewrite.js';
 
@@ -517,4 +518,77 @@ describe('forms built in code', () => {
     assert.deepEqual(report.refused, []);
     assertVerifiedWithin(report, 1e-5);
   });
+
+  test('pools gapify reads in their other spellings: Keras keepdims mean in NHWC, a mean in two steps', async () => {
+    const heads: [string, (net: Parameters<Parameters<typeof classifier>[0]['tail']>[0], x: string) => string][] = [
+      //   Transpose(0,2,3,1) ─ ReduceMean(axes [1,2], keepdims 1) ─ [N,1,1,16] ─ Reshape [-1,16]
+      ['keras-nhwc-keepdims', (net, x) => net.op('Reshape', '/Reshape', [net.op('ReduceMean', '/Mean', [net.op('Transpose', '/T', [x], { perm: [0, 2, 3, 1] })], { axes: [1, 2], keepdims: 1 }), net.constInt64('/s', [2], [-1, C])])],
+      //   x.mean(3, keepdim=True).mean(2, keepdim=True) ─ Flatten
+      ['mean-of-means', (net, x) => net.op('Flatten', '/Flatten', [net.op('ReduceMean', '/Mean_1', [net.op('ReduceMean', '/Mean', [x], { axes: [3], keepdims: 1 })], { axes: [2], keepdims: 1 })], { axis: 1 })],
+      //   x.mean(3).mean(2) (dims dropped): the second mean is a global pool of the [N, C, H] the first leaves
+      ['mean-of-means-dropped', (net, x) => net.op('ReduceMean', '/Mean_1', [net.op('ReduceMean', '/Mean', [x], { axes: [3], keepdims: 0 })], { axes: [2], keepdims: 0 })],
+    ];
+    for (const [what, head] of heads) {
+      const model = classifier({ tail(net, x) { gemm(net, head(net, x)); return [['logits', ['N', K]]]; } });
+      const { report, out } = await rewriteBuilt(what, model);
+      assert.deepEqual(report.rewritten.map((c) => c.tail.kind), ['global'], what);
+      assert.equal(opCounts(out).ReduceMean ?? 0, what === 'mean-of-means-dropped' ? 1 : 0, what);
+      assertVerifiedWithin(report, 1e-5);
+    }
+  });
+
+  test('a MatMul whose Add broadcasts to a higher rank keeps its Add: the bias is not folded', async () => {
+    //   GAP ─ Flatten ─ MatMul([16,10]) ─ Add([1,1,10]) ─ logits [1,N,10]
+    const model = classifier({
+      tail(net, x) {
+        const { w, b } = net.classifier();
+        const wt = new Array<number>(C * K);
+        for (let k = 0; k < K; k++) for (let c = 0; c < C; c++) wt[c * K + k] = w[k * C + c]!;
+        const mm = net.op('MatMul', '/fc/MatMul', [gapFlatten(net, x), net.weight('fc.w', [C, K], wt)]);
+        net.op('Add', '/fc/Add', [mm, net.weight('fc.b', [1, 1, K], b)], {}, 'logits');
+        return [['logits', [1, 'N', K]]];
+      },
+    });
+    const { report, out } = await rewriteBuilt('bias-rank3', model);
+    assert.equal(report.written, true);
+    assert.equal(opCounts(out).Add, 1);
+    assertVerifiedWithin(report, 1e-5);
+  });
+
+  test('a channels-last Linear flattened by x.view(x.size(0), -1) (a Shape reads its output too)', async () => {
+    const model = classifier({
+      tail(net, x) {
+        const t = net.op('Transpose', '/T', [net.op('GlobalAveragePool', '/pool/GlobalAveragePool', [x])], { perm: [0, 2, 3, 1] });
+        const { w, b } = net.classifier();
+        const wt = new Array<number>(C * K);
+        for (let k = 0; k < K; k++) for (let c = 0; c < C; c++) wt[c * K + k] = w[k * C + c]!;
+        const y = net.op('Add', '/fc/Add', [net.op('MatMul', '/fc/MatMul', [t, net.weight('fc.w', [C, K], wt)]), net.weight('fc.b', [K], b)]);
+        const n = net.op('Unsqueeze', '/U', [net.op('Gather', '/G', [net.op('Shape', '/Shape', [y]), net.constInt64('/zero', [], [0])], { axis: 0 }), net.constInt64('/ax', [1], [0])]);
+        net.op('Reshape', '/Reshape', [y, net.op('Concat', '/Cat', [n, net.constInt64('/m1', [1], [-1])], { axis: 0 })], {}, 'logits');
+        return [['logits', ['N', K]]];
+      },
+    });
+    const { report, out } = await rewriteBuilt('channels-last-view', model);
+    assert.equal(report.rewritten.length, 1);
+    assert.equal(opCounts(out).Shape ?? 0, 0, 'the target computation went with the Reshape');
+    assertVerifiedWithin(report, 1e-5);
+  });
+
+  test("an MLP whose second layer can't be followed: the first is rewritten, and lint finds nothing left in the output", async () => {
+    //   GAP ─ Flatten ─ Gemm(16→12) ─ Mul(a [12] vector) ─ Gemm(12→10)     (the Mul is not elementwise on [N, 12, 1, 1])
+    const model = classifier({
+      tail(net, x) {
+        const h = net.op('Gemm', '/fc1/Gemm', [gapFlatten(net, x), net.weight('fc1.w', [12, C], net.normals(12 * C, 0.3)), net.weight('fc1.b', [12], net.uniforms(12, 0.1))], { transB: 1 });
+        const scaled = net.op('Mul', '/scale/Mul', [h, net.weight('scale', [12], net.uniforms(12, 1))]);
+        net.op('Gemm', '/fc2/Gemm', [scaled, net.weight('fc2.w', [K, 12], net.normals(K * 12, 0.3)), net.weight('fc2.b', [K], net.uniforms(K, 0.1))], { transB: 1 }, 'logits');
+        return [['logits', ['N', K]]];
+      },
+    });
+    const { report, out } = await rewriteBuilt('mlp-vector-mul', model);
+    assert.deepEqual(report.rewritten[0]?.layers.map((l) => l.node.name), ['/fc1/Gemm']);
+    assertVerifiedWithin(report, 1e-5);
+    const findings = lintModel(out).findings.filter((f) => f.ruleId === 'rewritable-tail' || f.ruleId === 'not-rewritable');
+    assert.deepEqual(findings.map((f) => f.message), []);
+  });
 });
+

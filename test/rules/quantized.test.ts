@@ -148,4 +148,59 @@ describe('QDQ heads', () => {
     const lint = lintModel(saveModel(tmp.dir, 'qlinear-lint.onnx', model)).findings.filter((f) => f.ruleId === 'not-rewritable');
     assert.deepEqual(lint.map((f) => f.ruleId === 'not-rewritable' && f.properties.code), ['quantized-operator']);
   });
+
+  //   GAP ─ Flatten ─ Gemm(Q→DQ of a float weight, per channel) ─ logits      (a QAT export's fake quantization)
+  test('a QAT weight (float → QuantizeLinear → DequantizeLinear): kept as it was, on the Conv layout', async () => {
+    const model = classifier({
+      tail(net: Net, x) {
+        const { w, b } = net.classifier();
+        const scales = Array.from({ length: K }, (_, k) => Math.max(...w.slice(k * C, k * C + C).map(Math.abs)) / 127);
+        net.initializers.push(makeTensor('fc.weight', DataType.FLOAT, [K, C], w), makeTensor('w_scale', DataType.FLOAT, [K], scales), makeTensor('w_zp', DataType.INT8, [K], new Array(K).fill(0)));
+        const q = net.op('QuantizeLinear', '/fc/wq', ['fc.weight', 'w_scale', 'w_zp'], { axis: 0 });
+        const dq = net.op('DequantizeLinear', '/fc/wdq', [q, 'w_scale', 'w_zp'], { axis: 0 });
+        const f = net.op('Flatten', '/Flatten', [net.op('GlobalAveragePool', '/pool/GlobalAveragePool', [x])], { axis: 1 });
+        net.op('Gemm', '/fc/Gemm', [f, dq, net.weight('fc.bias', [K], b)], { transB: 1 }, 'logits');
+        return [['logits', ['N', K]]];
+      },
+    });
+    const { report, out } = await rewriteBuilt('qat', model);
+    assert.equal(report.rewritten[0]?.tail.kind, 'quantized');
+    assertVerifiedWithin(report, 0);
+    const { weight } = convAndWeight(out);
+    assert.equal(producerOf(out, weight.input[0]!)?.op_type, 'QuantizeLinear');
+  });
+
+  test('per-channel activation quantization given as axis -1 of [N, C]: names the channels on [N, C, 1, 1]', async () => {
+    const model = classifier({
+      tail(net: Net, x) {
+        const f = net.op('Flatten', '/Flatten', [net.op('GlobalAveragePool', '/pool/GlobalAveragePool', [x])], { axis: 1 });
+        net.initializers.push(makeTensor('a_scale', DataType.FLOAT, [C], new Array(C).fill(4 / 255)), makeTensor('a_zp', DataType.UINT8, [C], new Array(C).fill(0)));
+        const a = net.op('DequantizeLinear', '/a/dq', [net.op('QuantizeLinear', '/a/q', [f, 'a_scale', 'a_zp'], { axis: -1 }), 'a_scale', 'a_zp'], { axis: -1 });
+        const { w, b } = net.classifier();
+        net.op('Gemm', '/fc/Gemm', [a, net.dequantized('fc.weight', [K, C], w, 0), net.weight('fc.bias', [K], b)], { transB: 1 }, 'logits');
+        return [['logits', ['N', K]]];
+      },
+    });
+    const { report } = await rewriteBuilt('qdq-axis-minus1', model);
+    assert.equal(report.written, true);
+    assertVerifiedWithin(report, 0);
+  });
+
+  test('a float weight with a dequantized int32 bias: the bias stays dequantized', async () => {
+    const model = classifier({
+      tail(net: Net, x) {
+        const f = net.op('Flatten', '/Flatten', [net.qdq('/pool', net.op('GlobalAveragePool', '/pool/GlobalAveragePool', [x]), 4 / 255, 0)], { axis: 1 });
+        const { w, b } = net.classifier();
+        net.initializers.push(makeTensor('ones', DataType.FLOAT, [K], new Array(K).fill(1)));
+        net.op('Gemm', '/fc/Gemm', [f, net.weight('fc.weight', [K, C], w), net.dequantizedBias('fc.bias', b, 4 / 255, 'ones')], { transB: 1 }, 'logits');
+        return [['logits', ['N', K]]];
+      },
+    });
+    const { report, out } = await rewriteBuilt('qdq-int-bias', model);
+    assert.equal(report.written, true);
+    assertVerifiedWithin(report, 1e-6);
+    const { conv } = convAndWeight(out);
+    assert.equal(producerOf(out, conv.input[2]!)?.op_type, 'DequantizeLinear');
+  });
 });
+

@@ -140,4 +140,19 @@ describe('not spatial tails, and spatial tails that are refused', () => {
     assert.deepEqual(report.refused.map((r) => [r.rule, r.code]), [['spatial', 'unknown-dims']]);
     assert.equal(readModel(path).model.graph!.node.some((n) => n.op_type === 'Einsum'), true);
   });
+
+  test('an AveragePool as big as the map but padded: refused (pool-changes-mean), and no spatial tail behind it', async () => {
+    const model = classifier({
+      tail(net, x) {
+        const pooled = net.op('AveragePool', '/pool/AveragePool', [x], { kernel_shape: [16, 16], pads: [1, 1, 1, 1], strides: [18, 18] });
+        const f = net.op('Flatten', '/Flatten', [pooled], { axis: 1 });
+        net.op('Gemm', '/fc/Gemm', [f, net.weight('fc.weight', [K, C], net.normals(K * C, 0.3)), net.weight('fc.bias', [K], net.uniforms(K, 0.1))], { transB: 1 }, 'logits');
+        return [['logits', ['N', K]]];
+      },
+    });
+    const { report } = await rewriteBuilt('padded-whole-map', model);
+    assert.deepEqual(report.rewritten, []);
+    assert.deepEqual(report.refused.map((r) => r.code), ['pool-changes-mean']);
+  });
 });
+

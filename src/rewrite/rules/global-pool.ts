@@ -59,7 +59,9 @@ export const globalPoolRule: TailRule<GlobalTailMatch> = {
     const found = matchGlobalPool(graph, node, shapes);
     if (!found) return undefined;
     if ('code' in found) {
-      return linearAhead(graph, node.output.filter(Boolean), shapes) ? { findings: [refusal(this, node, found)], claims: [node] } : undefined;
+      // Refused with the Flatten on the way to its layer: no spatial tail starts there.
+      const ahead = linearAhead(graph, node.output.filter(Boolean), shapes);
+      return ahead ? { findings: [refusal(this, node, found)], claims: [node, ...ahead.path.filter((n) => n.op_type === 'Flatten' || n.op_type === 'Reshape')] } : undefined;
     }
     return matchHead(this, node, ctx, found, walkFromPool(graph, found.pool, shapes), (n, v) => matchLinear(graph, n, v), (m) => m);
   },

@@ -20,13 +20,14 @@ import type { GraphView } from '../../graph/graph.js';
 import { makeAttribute, makeNode } from '../../onnx/builder.js';
 import type { NodeProto, TensorProto } from '../../onnx/schema.js';
 import { elementCount, makeTensor, readFloats, readInts, type TensorBytes } from '../../onnx/tensor.js';
+import { isScalarConstant } from '../ops.js';
 import { nodeLabel } from '../../text.js';
 import { classifyBetween } from '../between.js';
 import { addConvParams, type ConvParamNames } from '../emit.js';
 import { applyHead, describeHead, headCost, matchHead, type HeadMatch } from '../head.js';
 import { matchLinear, type LinearLayer } from '../linear.js';
 import { disguisedPoolPins, matchGlobalPool, walkFromPool, type WalkDialect } from '../pool.js';
-import { activationQuant, isQuantizeOp, type Dequantized } from '../qdq.js';
+import { activationQuant, isQuantizeOp } from '../qdq.js';
 import { noMatch, type NoMatch } from '../reasons.js';
 import { classMapOf, type TailRule } from '../rule.js';
 
@@ -42,7 +43,7 @@ const QDQ_WALK: WalkDialect = {
     if (q === true) return { op: { node, role: 'kept' }, layout };
     return q ?? classifyBetween(graph, node, layout, shapes);
   },
-  linear: (graph, node, value) => matchLinear(graph, node, value, true),
+  linear: (graph, node, value, rank) => matchLinear(graph, node, value, true, rank),
 };
 
 /** A quantized head's last checks: what the rewrite can't carry over is refused. */
@@ -69,12 +70,6 @@ function finish(graph: GraphView, m: HeadMatch): QuantizedMatch | NoMatch {
 /** The same bytes under a new name and dims. */
 const sameData = (t: TensorProto, name: string, dims: number[]): TensorProto => ({ ...t, name, dims });
 
-/** A new DequantizeLinear like `dq` (scale, zero point, attributes) of `x`, per-axis along `axis`; the Conv reads its output. */
-function dequantizeLike(graph: GraphView, dq: Dequantized, x: string, axis: number | undefined): NodeProto {
-  const output = graph.uniqueName(`${dq.node.output[0]}_conv`);
-  const node = makeNode('DequantizeLinear', [x, ...dq.node.input.slice(1)], [output], {}, graph.uniqueName(`${dq.node.name || output}/gapify/DequantizeLinear`), dq.node.domain);
-  return { ...node, attribute: [...dq.node.attribute.filter((a) => a.name !== 'axis'), ...(axis !== undefined ? [makeAttribute('axis', axis)] : [])] };
-}
 
 /**
  * Conv parameters of a layer with dequantized weights: the integer weight as [K, C, 1, 1] (its
@@ -83,26 +78,41 @@ function dequantizeLike(graph: GraphView, dq: Dequantized, x: string, axis: numb
  */
 function dequantizedConvParams(graph: GraphView, layer: LinearLayer, kernel: number[], bytes: TensorBytes): ConvParamNames {
   const dq = layer.dequantized?.weight;
-  if (!dq) return addConvParams(graph, layer, kernel, bytes);
+  const bias = layer.biasName && layer.dequantized?.bias ? dequantizedBias(graph, layer, bytes) : undefined;
+  if (!dq) {
+    // A float weight (only the bias, or only the activations, quantized): folded as usual.
+    const float = addConvParams(graph, bias ? { ...layer, bias: undefined, biasName: undefined } : layer, kernel, bytes);
+    return bias ? { ...float, bias: bias.value, nodes: bias.node ? [bias.node] : [] } : float;
+  }
   const K = layer.outFeatures;
   const C = layer.inFeatures;
   const dims = [K, C, ...kernel];
   const name = graph.uniqueName(`${dq.xName}_conv`);
-  let q: TensorProto;
+  let x: TensorProto;
   if (layer.transB) {
-    q = sameData(dq.x, name, dims);
+    x = sameData(dq.x, name, dims);
   } else {
-    const v = readInts(dq.x, bytes);
+    // [C, K] → [K, C]: integers moved as integers, a QAT float weight as floats (no rounding either way).
+    const v = dq.quantize ? readFloats(dq.x, bytes) : readInts(dq.x, bytes);
     const t = new Array<number>(v.length);
     for (let c = 0; c < C; c++) for (let k = 0; k < K; k++) t[k * C + c] = v[c * K + k]!;
-    q = makeTensor(name, dq.x.data_type!, dims, t);
+    x = makeTensor(name, dq.x.data_type!, dims, t);
   }
-  graph.addInitializer(q);
+  graph.addInitializer(x);
   // Per-axis scales: along the outputs (axis 0 of [K, C]; 1 of [C, K]) → the Conv's axis 0, else its axis 1.
   const outAxis = layer.transB ? 0 : 1;
-  const weight = dequantizeLike(graph, dq, name, dq.axis === undefined ? undefined : dq.axis === outAxis ? 0 : 1);
-  const bias = layer.biasName ? dequantizedBias(graph, layer, bytes) : undefined;
-  return { weight: weight.output[0]!, ...(bias ? { bias: bias.value } : {}), folded: false, nodes: [weight, ...(bias?.node ? [bias.node] : [])] };
+  const axis = dq.axis === undefined ? undefined : dq.axis === outAxis ? 0 : 1;
+  const quantize = dq.quantize && quantizationLike(graph, dq.quantize, name, axis);
+  const weight = quantizationLike(graph, dq.node, quantize?.output[0] ?? name, axis);
+  const b = bias ?? (layer.biasName ? dequantizedBias(graph, layer, bytes) : undefined);
+  return { weight: weight.output[0]!, ...(b ? { bias: b.value } : {}), folded: false, nodes: [...(quantize ? [quantize] : []), weight, ...(b?.node ? [b.node] : [])] };
+}
+
+/** A node like `like` (a QuantizeLinear or DequantizeLinear: same scale, zero point, attributes) of `x`, per-axis along `axis`. */
+function quantizationLike(graph: GraphView, like: NodeProto, x: string, axis: number | undefined): NodeProto {
+  const output = graph.uniqueName(`${like.output[0]}_conv`);
+  const node = makeNode(like.op_type!, [x, ...like.input.slice(1)], [output], {}, graph.uniqueName(`${like.name || output}/gapify/${like.op_type}`), like.domain);
+  return { ...node, attribute: [...like.attribute.filter((a) => a.name !== 'axis'), ...(axis !== undefined ? [makeAttribute('axis', axis)] : [])] };
 }
 
 /**
@@ -119,7 +129,7 @@ function dequantizedBias(graph: GraphView, layer: LinearLayer, bytes: TensorByte
   const one = elementCount(b.dims) === 1 && K !== 1;
   graph.addInitializer(one ? makeTensor(name, b.data_type!, [K], new Array<number>(K).fill((dq ? readInts(b, bytes) : readFloats(b, bytes))[0]!)) : sameData(b, name, [K]));
   if (!dq) return { value: name };
-  const node = dequantizeLike(graph, dq, name, dq.axis === undefined ? undefined : 0);
+  const node = quantizationLike(graph, dq.node, name, dq.axis === undefined ? undefined : 0);
   return { value: node.output[0]!, node };
 }
 
@@ -151,7 +161,12 @@ export const quantizedRule: TailRule<QuantizedMatch> = {
       params: (layer, kernel) => dequantizedConvParams(graph, layer, kernel, bytes),
       // The kept Q/DQ now read the pooled [N, C, 1, 1] map, one after the other, the Conv the last.
       poolFirstInput: (pooled) => m.kept.reduce((input, k) => {
-        if (k.input[0] !== input) graph.replace(k, { ...k, input: [input, ...k.input.slice(1)] });
+        // A per-channel axis given from the end (-1 of [N, C]) would name a unit dim of [N, C, 1, 1]: name the channels.
+        const perChannel = k.attribute.some((a) => a.name === 'axis') && !isScalarConstant(graph, k.input[1] ?? '');
+        if (k.input[0] !== input || perChannel) {
+          const attribute = perChannel ? [...k.attribute.filter((a) => a.name !== 'axis'), makeAttribute('axis', 1)] : k.attribute;
+          graph.replace(k, { ...k, input: [input, ...k.input.slice(1)], attribute });
+        }
         return k.output[0]!;
       }, pooled),
       notes: [`quantized head: ${m.kept.length ? `the activations' ${m.kept.map((k) => k.op_type).join(' → ')} stay${m.kept.length === 1 ? 's' : ''} where ${m.kept.length === 1 ? 'it was' : 'they were'}; ` : ''}integer weights keep their values and scales`],

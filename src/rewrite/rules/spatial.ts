@@ -23,6 +23,7 @@ import { dimsText, nodeLabel, shapeText, thousands } from '../../text.js';
 import { addConvParams, baseName, convNode, removedSince } from '../emit.js';
 import { followingLayers, layerOps, layerParams, matchLinear } from '../linear.js';
 import { isFinalScores, isLinearLayerOp, isTrainingMode } from '../ops.js';
+import { pooledUpstream } from '../pool.js';
 import { knownDims } from '../read.js';
 import { noMatch, type NoMatch } from '../reasons.js';
 import { classMapOf, refusal, tailFinding, type Refusal, type TailFinding, type TailMatch, type TailRule } from '../rule.js';
@@ -66,6 +67,10 @@ function matchSpatial(rule: TailRule<SpatialMatch>, node: NodeProto, graph: Grap
   if (!inShape) return refuse(noMatch('unknown-dims', `the shape of '${input}' (flattened by '${label}') is unknown; give --input-shape`, node));
   const dims = knownDims(inShape.slice(1));
   if (!dims) return refuse(noMatch('unknown-dims', `the map '${input}' flattened by '${label}' has symbolic dims ${shapeText(inShape)}; give --input-shape`, node));
+  // A map that is 1×1 because a global pool or reduction made it so (one gapify does not recognise,
+  // timm's avg + max) holds pooled features: convolving it as a "spatial tail" would promise class
+  // maps and dense evaluation that don't exist. The pool's own rule, if any, answers for it.
+  if (dims.slice(1).every((d) => d === 1) && pooledUpstream(graph, input)) return undefined;
   if (node.op_type === 'Flatten' && attrInt(node, 'axis', 1) !== 1) return refuse(noMatch('not-a-flatten', `Flatten '${label}' has axis ${attrInt(node, 'axis', 1)}`, node));
   if (node.op_type === 'Reshape') {
     const out = shapes.get(flat);
