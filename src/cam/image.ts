@@ -4,6 +4,7 @@
 
 import type { Sharp, SharpOptions } from 'sharp';
 import { UsageError } from '../errors.js';
+import { NotARegularFile, readRegularFile } from '../input-file.js';
 
 type SharpFactory = (input?: string | Buffer | Uint8Array | SharpOptions, options?: SharpOptions) => Sharp;
 let sharpModule: Promise<SharpFactory> | undefined;
@@ -36,13 +37,23 @@ export function parseTriple(text: string, flag: string, positive = false): Tripl
   return [parts[0]!, parts[1]!, parts[2]!];
 }
 
+/** The image file's bytes: a FIFO or a folder is refused without blocking. */
+function readImageFile(path: string): Buffer {
+  try {
+    return readRegularFile(path);
+  } catch (e) {
+    if (e instanceof NotARegularFile) throw new UsageError(`${path}: is not a regular file (${e.kind}); give an image file`);
+    throw new UsageError(`${path}: cannot read the image (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+}
+
 /**
  * Decodes an image file (EXIF orientation applied, alpha dropped, grey expanded) to 8-bit RGB,
  * optionally resized to exactly width×height (stretched, as classifiers are fed).
  */
 export async function readRgb(path: string, size?: { width: number; height: number }): Promise<RgbImage> {
   const sharp = await loadSharp();
-  let img = sharp(path).autoOrient().removeAlpha().toColourspace('srgb');
+  let img = sharp(readImageFile(path)).autoOrient().removeAlpha().toColourspace('srgb');
   if (size) img = img.resize(size.width, size.height, { fit: 'fill', kernel: 'linear' });
   let out: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {

@@ -9,10 +9,10 @@
 // At the model's own size the original model is run on the same image too, and its outputs must
 // match the in-memory rewrite's (so a wrong map can't hide behind a plausible picture).
 
-import { readFileSync } from 'node:fs';
 import type { Tensor } from 'onnxruntime-node';
 import { ModelError, RuntimeError, UsageError, VerificationError } from '../errors.js';
 import { readModel, withModelSource, type ModelFile } from '../onnx/model-io.js';
+import { NotARegularFile, readRegularFile } from '../input-file.js';
 import type { ModelProto } from '../onnx/schema.js';
 import { floatToHalf, halfToFloat } from '../onnx/tensor.js';
 import { alreadyGapOf, analyzeWithProbe, refusalsOf, rewriteModel } from '../rewrite/index.js';
@@ -247,8 +247,9 @@ export async function renderCams(result: CamResult, opts: { alpha?: number } = {
 export function readLabels(path: string): string[] {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readRegularFile(path).toString('utf8');
   } catch (e) {
+    if (e instanceof NotARegularFile) throw new UsageError(`--labels ${path}: is not a regular file (${e.kind})`);
     throw new UsageError(`--labels ${path}: ${(e as NodeJS.ErrnoException).code ?? firstLine(e)}`);
   }
   const lines = text.split(/\r?\n/);

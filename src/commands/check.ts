@@ -5,6 +5,7 @@
 
 import { Command } from 'commander';
 import { VerificationError } from '../errors.js';
+import { readModelLazy } from '../onnx/model-io.js';
 import { formatComparison, printLines } from '../report.js';
 import { jsonText, shapeText } from '../text.js';
 import { compareModels, comparisonFailures } from '../verify/compare.js';
@@ -41,6 +42,9 @@ export function checkCommand(io: CliIO): Command {
     .addHelpText('after', EXAMPLES)
     .action(async (a: string, b: string, flags: CheckFlags) => {
       const inputShapes = flags.inputShape?.length ? parseInputShapes(flags.inputShape) : NO_INPUT_SHAPES;
+      // onnxruntime opens B and its data files itself, blocking on a FIFO: read B's structure first,
+      // which checks every file it names without blocking (A is read to resolve the inputs).
+      readModelLazy(b, { keepOpen: false });
       io.progress(`running ${a} and ${b} with onnxruntime`);
       const comparison = await compareModels({ path: a }, { path: b }, {
         inputShapes, seed: flags.seed,

@@ -4,9 +4,10 @@
 // (no views into the file's bytes), so the model is garbage once this returns and linting a folder
 // needs the memory of one model only.
 
-import { openSync, readSync, closeSync } from 'node:fs';
+import { readSync, closeSync } from 'node:fs';
 import { relative, resolve, sep } from 'node:path';
 import { ModelError, RuntimeError, UsageError } from '../errors.js';
+import { openRegularFile } from '../input-file.js';
 import type { Dim } from '../graph/shapes.js';
 import { readModelStructure, releaseModel, type ModelFile } from '../onnx/model-io.js';
 import type { GraphProto } from '../onnx/schema.js';
@@ -184,7 +185,7 @@ const LFS_POINTER = 'version https://git-lfs.github.com/spec/';
 function lfsPointer(path: string): boolean {
   let fd: number | undefined;
   try {
-    fd = openSync(path, 'r');
+    fd = openRegularFile(path).fd; // never blocks (a FIFO)
     const head = Buffer.alloc(LFS_POINTER.length);
     return readSync(fd, head, 0, head.length, 0) === head.length && head.toString('latin1') === LFS_POINTER;
   } catch {

@@ -16,9 +16,10 @@
 //     because its one location is a bare file name in its own folder.
 // Models without external data are written inline, as before.
 
-import { closeSync, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
+import { closeSync, fstatSync, readSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { ModelError } from '../errors.js';
+import { NotARegularFile, openRegularFile } from '../input-file.js';
 import { SOURCE } from './codec.js';
 import type { AttributeProto, GraphProto, ModelProto, NodeProto, SparseTensorProto, StringStringEntryProto, TensorProto } from './schema.js';
 import { elementCount, elementSize } from './tensor.js';
@@ -114,8 +115,9 @@ function checkedRange(modelPath: string, t: TensorProto, ref: ExternalRef, fd: n
 
 function openData(modelPath: string, t: TensorProto, ref: ExternalRef): number {
   try {
-    return openSync(ref.file, 'r');
+    return openRegularFile(ref.file).fd;
   } catch (e) {
+    if (e instanceof NotARegularFile) throw new ModelError(modelPath, `tensor '${t.name ?? ''}': external data '${ref.location}' is not a regular file (${e.kind})`);
     throw new ModelError(modelPath, `tensor '${t.name ?? ''}': external data '${ref.location}' can't be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
 }
@@ -302,6 +304,16 @@ export function planExternalData(modelPath: string, model: ModelProto, dataName:
   return { model: out, dataName, pieces, size, inputFiles };
 }
 
+/** An input data file, opened without blocking (it was checked when the model was read; it may have changed since). */
+function openSource(modelPath: string, from: ExternalRange): number {
+  try {
+    return openRegularFile(from.file).fd;
+  } catch (e) {
+    const why = e instanceof NotARegularFile ? `is not a regular file (${e.kind})` : `can't be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`;
+    throw new ModelError(modelPath, `external data '${from.location}' ${why}`);
+  }
+}
+
 /**
  * Writes the data file of `plan` to the open (empty) file `fd`: input ranges are copied block by
  * block through one 16 MB buffer. `modelPath` names the input in errors.
@@ -318,7 +330,7 @@ export function writeExternalData(fd: number, plan: ExternalPlan, modelPath: str
       const { from } = piece;
       let src = sources.get(from.file);
       if (src === undefined) {
-        src = openSync(from.file, 'r');
+        src = openSource(modelPath, from);
         sources.set(from.file, src);
       }
       block ??= copyBlock(plan.size);

@@ -13,12 +13,13 @@
 // in a temporary folder and renamed into place data file first, so the output model never points
 // at a partial data file.
 
-import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writevSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writevSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { decode, encodeChunks, WireError } from './codec.js';
 import type { ModelProto, TensorProto } from './schema.js';
 import { ModelError } from '../errors.js';
+import { NotARegularFile, openRegularFile, type OpenedFile } from '../input-file.js';
 import { isExternal, planExternalData, resolveExternalData, writeExternalData } from './external-data.js';
 import { LazyFile, ReusableBuffer, STRUCTURE_ONLY, UnloadedBytesError } from './lazy-file.js';
 import type { TensorBytes } from './tensor.js';
@@ -54,24 +55,20 @@ export interface ModelFile {
 const ownBuffers = new WeakSet<ArrayBufferLike>();
 
 function openModelFile(path: string): { fd: number; size: number } {
-  let fd: number;
+  let opened: OpenedFile;
   try {
-    fd = openSync(path, 'r');
+    opened = openRegularFile(path);
   } catch (e) {
+    if (e instanceof NotARegularFile) throw new ModelError(path, e.isDirectory ? 'is a directory, not an .onnx file' : `is not a regular file (${e.kind})`);
     const code = (e as NodeJS.ErrnoException).code;
     throw new ModelError(path, code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : `cannot open (${code ?? String(e)})`);
   }
-  try {
-    const st = fstatSync(fd);
-    if (st.isDirectory()) throw new ModelError(path, 'is a directory, not an .onnx file');
-    if (!st.isFile()) throw new ModelError(path, 'is not a regular file');
-    if (st.size === 0) throw new ModelError(path, 'empty file');
-    if (st.size > MAX_MODEL_FILE) throw new ModelError(path, `${st.size} bytes: a protobuf model file can't exceed 2 GiB (store the weights as external data)`);
-    return { fd, size: st.size };
-  } catch (e) {
+  const { fd, size } = opened;
+  if (size === 0 || size > MAX_MODEL_FILE) {
     closeSync(fd);
-    throw e;
+    throw new ModelError(path, size === 0 ? 'empty file' : `${size} bytes: a protobuf model file can't exceed 2 GiB (store the weights as external data)`);
   }
+  return { fd, size };
 }
 
 /** A buffer of its own (never a slice of Node's shared pool), so releaseModel may free it. */

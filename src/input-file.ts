@@ -1,0 +1,67 @@
+// Opening a file gapify reads — a model, its external data, cam's image and labels — without ever
+// blocking. open(2) of a FIFO waits for a writer (and of some devices for the hardware), so a check
+// made after the open comes too late: `gapify f.onnx` on a FIFO used to hang before any check ran.
+// Here every file is opened O_NONBLOCK, which returns at once whatever the path names, and fstat
+// on the open descriptor decides (not a stat of the path, which could change between the check and
+// the open): only a regular file is read.
+
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+
+/** What a path names, in words for messages ("is not a regular file (a FIFO)"). */
+export function fileKind(st: Stats): string {
+  if (st.isFile()) return 'a regular file';
+  if (st.isDirectory()) return 'a folder';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a file';
+}
+
+/** The path names something other than a regular file; `kind` says what (see fileKind). */
+export class NotARegularFile extends Error {
+  constructor(
+    readonly path: string,
+    readonly kind: string,
+    readonly isDirectory: boolean,
+  ) {
+    super(`${path} is not a regular file (${kind})`);
+  }
+}
+
+export interface OpenedFile {
+  readonly fd: number;
+  readonly size: number;
+}
+
+/**
+ * Opens `path` for reading if it is a regular file (symlinks followed). Throws the open's errno
+ * error (ENOENT, EACCES, …) or NotARegularFile; never blocks.
+ */
+export function openRegularFile(path: string): OpenedFile {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new NotARegularFile(path, fileKind(st), st.isDirectory());
+    return { fd, size: st.size };
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+/** The whole of a regular file, read without blocking on what is not one (see openRegularFile). */
+export function readRegularFile(path: string): Buffer {
+  const { fd, size } = openRegularFile(path);
+  try {
+    const buf = Buffer.allocUnsafe(size);
+    let off = 0;
+    while (off < size) {
+      const n = readSync(fd, buf, off, size - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return off === size ? buf : buf.subarray(0, off);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,156 @@
+// The paths gapify reads and writes, through the built binary:
+//
+// - no output (the rewritten model, its data file, lint's --output-file, cam's PNG) may be a file
+//   an input reads — the model, each of its external data files, cam's image — compared by device
+//   and inode, so symlinks and hard links count;
+// - an output is a regular file or a new name: never a device, FIFO, socket, or a link into /proc
+//   (what /dev/stdout is), which a rename would replace;
+// - no read blocks: a FIFO named as a model, an external data location (also one in
+//   training_info), an image or a labels file is refused at once, never opened blocking;
+// - a tensor with two `location` entries is ambiguous (gapify read the first, onnx the last).
+//
+// Every file is built here, in a temp folder. The model is the fixtures' ResNet-style tail:
+//
+//   input [N,3,32,32] → Conv/Relu/Conv/Relu → GlobalAveragePool → Flatten → Gemm → logits
+
+import assert from 'node:assert/strict';
+import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { emptyTensor } from '../src/onnx/builder.js';
+import { encode } from '../src/onnx/codec.js';
+import type { ModelProto, TensorProto } from '../src/onnx/schema.js';
+import { classifier, tempDir, type Net } from './support/models.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CLI = join(ROOT, 'dist/src/cli.js');
+const CAM_MODEL = join(ROOT, 'fixtures/cam/red_blue.onnx');
+const CAM_IMAGE = join(ROOT, 'fixtures/cam/red_left_blue_right.png');
+
+const tmp = tempDir('gapify-paths-');
+after(() => tmp.cleanup());
+
+interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+
+/** The binary, killed after 20 s: a run that blocks on a FIFO fails the test instead of hanging it. */
+function gapify(args: string[], opts: SpawnSyncOptions = {}): Run {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 20_000, ...opts });
+  return { code: r.status, signal: r.signal, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+}
+
+/** Exit `code` (not killed by the timeout) with one line on stderr matching `pattern`. */
+function refused(r: Run, pattern: RegExp, code = 2): void {
+  assert.equal(r.signal, null, `killed by ${r.signal}: it blocked`);
+  assert.equal(r.code, code, `exit ${r.code}: ${r.stderr}`);
+  const lines = r.stderr.split('\n').filter(Boolean);
+  assert.equal(lines.length, 1, r.stderr);
+  assert.doesNotMatch(r.stderr, /internal error/);
+  assert.match(lines[0]!, pattern);
+}
+
+const hash = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex');
+const temps = (folder: string): string[] => readdirSync(folder).filter((f) => f.startsWith('.') && f.endsWith('.tmp'));
+
+let counter = 0;
+function folder(name: string): string {
+  const d = join(tmp.dir, `${name}-${counter++}`);
+  mkdirSync(d);
+  return d;
+}
+
+function mkfifo(path: string): string {
+  const r = spawnSync('mkfifo', [path]);
+  assert.equal(r.status, 0, String(r.stderr));
+  return path;
+}
+
+const resnetTail = (): ModelProto => classifier({
+  tail(net: Net, x: string) {
+    const { w, b } = net.classifier();
+    const p = net.op('GlobalAveragePool', '/avgpool/GlobalAveragePool', [x]);
+    const f = net.op('Flatten', '/Flatten', [p], { axis: 1 });
+    net.op('Gemm', '/fc/Gemm', [f, net.weight('fc.weight', [10, 16], w), net.weight('fc.bias', [10], b)], { transB: 1 }, 'logits');
+    return [['logits', ['N', 10]]];
+  },
+});
+
+/** `t` with its bytes at `offset` of `location` instead of raw_data. */
+function external(t: TensorProto, location: string, offset: number, extra: { key: string; value: string }[] = []): TensorProto {
+  return emptyTensor({
+    name: t.name!, data_type: t.data_type!, dims: [...t.dims], data_location: 1,
+    external_data: [{ key: 'location', value: location }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(t.raw_data!.length) }, ...extra],
+  });
+}
+
+/** `<dir>/model.onnx` with every initializer in `<dir>/w.bin`; returns both paths. */
+function externalModel(dir: string): { model: string; data: string } {
+  const m = resnetTail();
+  const graph = m.graph!;
+  const blobs: Uint8Array[] = [];
+  let offset = 0;
+  const initializer = graph.initializer.map((t) => {
+    const e = external(t, 'w.bin', offset);
+    blobs.push(t.raw_data!);
+    offset += t.raw_data!.length;
+    return e;
+  });
+  const data = join(dir, 'w.bin');
+  writeFileSync(data, Buffer.concat(blobs));
+  const model = join(dir, 'model.onnx');
+  writeFileSync(model, encode('onnx.ModelProto', { ...m, graph: { ...graph, initializer } }));
+  return { model, data };
+}
+
+function plainModel(dir: string, name = 'model.onnx'): string {
+  const p = join(dir, name);
+  writeFileSync(p, encode('onnx.ModelProto', resnetTail()));
+  return p;
+}
+
+/** The plain model with a training_info whose initialization graph holds `tensor`. */
+function withTrainingTensor(dir: string, tensor: TensorProto): string {
+  const m = resnetTail();
+  const init = { name: 'init', node: [], initializer: [tensor], sparse_initializer: [], input: [], output: [], value_info: [], quantization_annotation: [], metadata_props: [] };
+  const p = join(dir, 'model.onnx');
+  writeFileSync(p, encode('onnx.ModelProto', { ...m, training_info: [{ initialization: init, initialization_binding: [], update_binding: [] }] } as ModelProto));
+  return p;
+}
+
+const tensor16 = (): TensorProto => emptyTensor({ name: 'step', data_type: 1, dims: [4], raw_data: new Uint8Array(16) });
+
+// --- 3. reads that would block --------------------------------------------------------------------
+
+describe('a FIFO is never opened blocking', () => {
+  it('as the model of rewrite, lint and check', () => {
+    const dir = folder('fifo-in');
+    const fifo = mkfifo(join(dir, 'f.onnx'));
+    const good = plainModel(dir, 'good.onnx');
+    refused(gapify([fifo, '--no-verify']), /f\.onnx: is not a regular file/);
+    const lint = gapify(['lint', fifo, '--format', 'json']);
+    assert.equal(lint.signal, null, 'lint blocked');
+    assert.equal(lint.code, 1, lint.stderr);
+    assert.match(JSON.parse(lint.stdout)[0].findings[0].message, /not a regular file/);
+    refused(gapify(['check', fifo, good]), /f\.onnx: is not a regular file/);
+    refused(gapify(['check', good, fifo]), /f\.onnx: is not a regular file/);
+  });
+
+  it('as an external data file', () => {
+    const dir = folder('fifo-data');
+    const { model, data } = externalModel(dir);
+    unlinkSync(data);
+    mkfifo(data);
+    refused(gapify([model, '-o', join(dir, 'out.onnx'), '--no-verify']), /external data 'w\.bin' is not a regular file/);
+    refused(gapify(['check', plainModel(dir, 'good.onnx'), model]), /external data 'w\.bin' is not a regular file/);
+  });
+
+  it('as cam\'s image or labels file', () => {
+    const dir = folder('fifo-image');
+    const fifo = mkfifo(join(dir, 'image.png'));
+    refused(gapify(['cam', CAM_MODEL, fifo, '-o', join(dir, 'out.png')]), /image\.png.*not a regular file/);
+    const labels = mkfifo(join(dir, 'labels.txt'));
+    refused(gapify(['cam', CAM_MODEL, CAM_IMAGE, '-o', join(dir, 'out.png'), '--labels', labels]), /labels\.txt.*not a regular file/);
+  });
+});
