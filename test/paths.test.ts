@@ -154,3 +154,55 @@ describe('a FIFO is never opened blocking', () => {
     refused(gapify(['cam', CAM_MODEL, CAM_IMAGE, '-o', join(dir, 'out.png'), '--labels', labels]), /labels\.txt.*not a regular file/);
   });
 });
+
+// --- 4. every tensor location ---------------------------------------------------------------------
+
+describe('every external data location is checked, training_info included', () => {
+  for (const [what, make, problem] of [
+    ['a FIFO', (d: string) => mkfifo(join(d, 'step.bin')), /external data 'step\.bin' is not a regular file/],
+    ['a folder', (d: string) => mkdirSync(join(d, 'step.bin')), /external data 'step\.bin' is not a regular file/],
+    ['missing', () => undefined, /external data file 'step\.bin' not found/],
+  ] as const) {
+    it(`a training_info tensor whose data file is ${what}: the rewrite refuses it, lint reports it`, () => {
+      const dir = folder('training');
+      make(dir);
+      const model = withTrainingTensor(dir, external(tensor16(), 'step.bin', 0));
+      refused(gapify([model, '-o', join(dir, 'out.onnx'), '--no-verify']), problem);
+      assert.ok(!existsSync(join(dir, 'out.onnx')));
+      const lint = gapify(['lint', model, '--format', 'json']);
+      assert.equal(lint.signal, null, 'lint blocked');
+      assert.equal(lint.code, 1, lint.stderr);
+      const findings = JSON.parse(lint.stdout)[0].findings as { ruleId: string; message: string }[];
+      assert.deepEqual(findings.filter((f) => f.ruleId === 'broken-model').map((f) => problem.test(f.message)), [true]);
+    });
+  }
+
+  it('a training_info tensor pointing outside the model\'s folder is refused', () => {
+    const dir = folder('training-escape');
+    writeFileSync(join(dir, '..', `outside-${counter}.bin`), new Uint8Array(16));
+    const model = withTrainingTensor(dir, external(tensor16(), `../outside-${counter}.bin`, 0));
+    refused(gapify([model, '-o', join(dir, 'out.onnx'), '--no-verify']), /points outside the model's folder/);
+    const lint = gapify(['lint', model, '--format', 'json']);
+    assert.equal(lint.code, 1, lint.stderr);
+    assert.match(JSON.parse(lint.stdout)[0].findings[0].message, /points outside the model's folder/);
+  });
+
+  it('a tensor with two location entries is refused as ambiguous (rewrite and lint)', () => {
+    const dir = folder('two-locations');
+    const { model: path } = externalModel(dir);
+    // Rebuild the model with fc.weight naming a second location after the first.
+    const m = resnetTail();
+    const graph = m.graph!;
+    let offset = 0;
+    const initializer = graph.initializer.map((t) => {
+      const e = external(t, 'w.bin', offset, t.name === 'fc.weight' ? [{ key: 'location', value: '../../etc/passwd' }] : []);
+      offset += t.raw_data!.length;
+      return e;
+    });
+    writeFileSync(path, encode('onnx.ModelProto', { ...m, graph: { ...graph, initializer } }));
+    refused(gapify([path, '-o', join(dir, 'out.onnx'), '--no-verify']), /tensor 'fc\.weight': external data has 2 'location' entries/);
+    const lint = gapify(['lint', path, '--format', 'json']);
+    assert.equal(lint.code, 1, lint.stderr);
+    assert.match(JSON.parse(lint.stdout)[0].findings[0].message, /2 'location' entries/);
+  });
+});

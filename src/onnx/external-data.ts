@@ -54,8 +54,25 @@ function parseIntField(modelPath: string, t: TensorProto, key: string): number |
   return Number(v);
 }
 
+/**
+ * A key given twice is ambiguous: gapify would read one entry and onnx (which keeps the last) the
+ * other — a checked location first, then `../../etc/passwd`. Refused, whatever the key.
+ */
+function checkKeysUnique(modelPath: string, t: TensorProto): void {
+  const seen = new Set<string | undefined>();
+  for (const e of t.external_data) {
+    if (!seen.has(e.key)) {
+      seen.add(e.key);
+      continue;
+    }
+    const count = t.external_data.filter((x) => x.key === e.key).length;
+    throw new ModelError(modelPath, `tensor '${t.name ?? ''}': external data has ${count} '${e.key ?? ''}' entries (ambiguous: readers disagree on which one counts)`);
+  }
+}
+
 /** Where a tensor's external bytes are; refuses locations that escape the model's folder. */
 export function externalRef(modelPath: string, t: TensorProto): ExternalRef {
+  checkKeysUnique(modelPath, t);
   const location = entry(t, 'location');
   if (!location) throw new ModelError(modelPath, `tensor '${t.name ?? ''}': external data without a location`);
   const baseDir = dirname(modelPath);

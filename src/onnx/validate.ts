@@ -1,6 +1,6 @@
 // Checks on a decoded model that the decoder can't make and the rules must be able to rely on:
 // every tensor the model carries (initializers, Constant values, any tensor attribute, sparse
-// tensors, in the main graph, its subgraphs and model-local functions) has sane dims and exactly
+// tensors, in the main graph, its subgraphs, training_info and model-local functions) has sane dims and exactly
 // as much data as its dims and element type say; external data stays in the model's folder and
 // its data file is long enough; initializer names are present and unique.
 //
@@ -66,10 +66,17 @@ class Validator {
     throw new ModelError(this.path, reason);
   }
 
+  /** Every tensor the model carries: the ones mapModelTensors (and so the writer) visits. */
   model(m: ModelProto): void {
     if (m.graph) this.graph(m.graph, 'graph');
+    m.training_info.forEach((ti, i) => {
+      if (ti.initialization) this.graph(ti.initialization, `training_info[${i}] initialization`);
+      if (ti.algorithm) this.graph(ti.algorithm, `training_info[${i}] algorithm`);
+    });
     for (const f of m.functions) {
-      for (const n of f.node) this.node(n, `function '${f.name ?? ''}'`);
+      const where = `function '${f.name ?? ''}'`;
+      for (const n of f.node) this.node(n, where);
+      for (const a of f.attribute_proto) this.attribute(a, `${where} default`, where);
     }
   }
 
