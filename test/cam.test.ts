@@ -241,6 +241,25 @@ describe('gapify cam (CLI)', () => {
   });
 });
 
+describe('decompression bombs', () => {
+  test('an image over the pixel limit is refused from its header, in one line; --max-pixels moves the limit', async () => {
+    // 7000×6000 of one colour: 42 megapixels (over the default 40) in a PNG of ~100 KB.
+    const bomb = join(dir, 'bomb.png');
+    await sharp({ create: { width: 7000, height: 6000, channels: 3, background: { r: 200, g: 0, b: 0 } } }).png().toFile(bomb);
+    const r = gapify('cam', modelPath, bomb, '-o', join(dir, 'bomb.cam.png'));
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /bomb\.png: the image is 7000×6000 \(42 megapixels\), over gapify cam's limit of 40 megapixels; pass --max-pixels 42000000 to allow it/);
+    assert.ok(!existsSync(join(dir, 'bomb.cam.png')));
+    // The limit is the user's: the 160×120 test image (19,200 pixels) against 10,000, then 20,000.
+    const small = gapify('cam', modelPath, imagePath, '-o', join(dir, 'limit.png'), '--max-pixels', '10000');
+    assert.equal(small.code, 2, small.stderr);
+    assert.match(small.stderr, /160×120 \(19200 pixels\), over gapify cam's limit of 10000 pixels; pass --max-pixels 19200/);
+    const ok = gapify('cam', modelPath, imagePath, '-o', join(dir, 'limit.png'), '--max-pixels', '20000');
+    assert.equal(ok.code, 0, ok.stderr);
+  });
+});
+
 describe('fixtures/cam', () => {
   test('the committed model and image are what this file generates (GAPIFY_WRITE_FIXTURES=1 rewrites them)', async () => {
     assert.deepEqual(readFileSync(join(FIXTURES, 'red_blue.onnx')), readFileSync(modelPath));

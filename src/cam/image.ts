@@ -37,6 +37,20 @@ export function parseTriple(text: string, flag: string, positive = false): Tripl
   return [parts[0]!, parts[1]!, parts[2]!];
 }
 
+/**
+ * Pixels `gapify cam` decodes at most (--max-pixels): a classifier sees a few hundred pixels a side,
+ * and a photo rarely has more than 40 million. A PNG of 16000×16000 is under 1 MB on disk and
+ * takes 3 GB to decode, which sharp's own limit (2^28 pixels) still allows.
+ */
+export const DEFAULT_MAX_PIXELS = 40_000_000;
+
+export interface ReadImageOptions {
+  /** Resize to exactly width×height (stretched, as classifiers are fed). */
+  size?: { width: number; height: number };
+  /** Refuse images with more pixels than this (default DEFAULT_MAX_PIXELS). */
+  maxPixels?: number;
+}
+
 /** The image file's bytes: a FIFO or a folder is refused without blocking. */
 function readImageFile(path: string): Buffer {
   try {
@@ -47,14 +61,30 @@ function readImageFile(path: string): Buffer {
   }
 }
 
+const megapixels = (n: number): string => (n >= 1e6 ? `${+(n / 1e6).toFixed(1)} megapixels` : `${n} pixels`);
+
 /**
  * Decodes an image file (EXIF orientation applied, alpha dropped, grey expanded) to 8-bit RGB,
- * optionally resized to exactly width×height (stretched, as classifiers are fed).
+ * optionally resized. Its size is read from the header first, so an image over the pixel limit
+ * is refused before anything is decoded.
  */
-export async function readRgb(path: string, size?: { width: number; height: number }): Promise<RgbImage> {
+export async function readRgb(path: string, options: ReadImageOptions = {}): Promise<RgbImage> {
   const sharp = await loadSharp();
-  let img = sharp(readImageFile(path)).autoOrient().removeAlpha().toColourspace('srgb');
-  if (size) img = img.resize(size.width, size.height, { fit: 'fill', kernel: 'linear' });
+  const bytes = readImageFile(path);
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  let header: { width?: number | undefined; height?: number | undefined };
+  try {
+    header = await sharp(bytes).metadata();
+  } catch (e) {
+    throw new UsageError(`${path}: cannot read the image (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`);
+  }
+  const pixels = (header.width ?? 0) * (header.height ?? 0);
+  if (pixels > maxPixels) {
+    throw new UsageError(`${path}: the image is ${header.width}×${header.height} (${megapixels(pixels)}), over gapify cam's limit of ${megapixels(maxPixels)}; pass --max-pixels ${pixels} to allow it`);
+  }
+  // The header could lie: sharp enforces the limit while decoding too.
+  let img = sharp(bytes, { limitInputPixels: maxPixels }).autoOrient().removeAlpha().toColourspace('srgb');
+  if (options.size) img = img.resize(options.size.width, options.size.height, { fit: 'fill', kernel: 'linear' });
   let out: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {
     out = await img.raw().toBuffer({ resolveWithObject: true });

@@ -24,11 +24,11 @@ import { resolveInputs } from '../verify/inputs.js';
 import { firstLine, loadOrt, runSession, withSession } from '../verify/ort.js';
 import { withOutputs } from '../verify/probe.js';
 import { addCamOutputs, type CamOutput } from './outputs.js';
-import { IMAGENET_MEAN, IMAGENET_STD, readRgb, toNchw, type Triple } from './image.js';
+import { DEFAULT_MAX_PIXELS, IMAGENET_MEAN, IMAGENET_STD, readRgb, toNchw, type Triple } from './image.js';
 import { DEFAULT_ALPHA, renderCamPng, type PanelSpec } from './render.js';
 
 export { addCamOutputs, type CamOutput, type CamOutputs, type CamSkip } from './outputs.js';
-export { IMAGENET_MEAN, IMAGENET_STD, parseTriple, readRgb, toNchw, type RgbImage, type Triple } from './image.js';
+export { DEFAULT_MAX_PIXELS, IMAGENET_MEAN, IMAGENET_STD, parseTriple, readRgb, toNchw, type ReadImageOptions, type RgbImage, type Triple } from './image.js';
 export { DEFAULT_ALPHA, jet, legendSvg, normalizeMap, renderCamPng, upsampleMap, type PanelSpec } from './render.js';
 
 export interface CamOptions {
@@ -44,6 +44,8 @@ export interface CamOptions {
   labels?: readonly string[];
   /** May onnxruntime probe shapes static inference can't tell (default true). */
   probe?: boolean;
+  /** Refuse images with more pixels (--max-pixels; default DEFAULT_MAX_PIXELS). */
+  maxPixels?: number;
   log?: (line: string) => void;
 }
 
@@ -164,8 +166,9 @@ export async function classActivationMaps(modelPath: string, imagePath: string, 
   }
 
   // The image, as the network sees it.
-  const img = await readRgb(imagePath);
-  const net = await readRgb(imagePath, { width: size[1], height: size[0] });
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const img = await readRgb(imagePath, { maxPixels });
+  const net = await readRgb(imagePath, { size: { width: size[1], height: size[0] }, maxPixels });
   const data = toNchw(net, mean, std);
   const ort = await loadOrt();
   const shape = [1, 3, size[0], size[1]];
@@ -237,8 +240,8 @@ export function legendLines(c: ClassActivation): string[] {
 }
 
 /** The heatmap PNG of `result` (one panel per class, side by side), at the image's own size. */
-export async function renderCams(result: CamResult, opts: { alpha?: number } = {}): Promise<Buffer> {
-  const img = await readRgb(result.image);
+export async function renderCams(result: CamResult, opts: { alpha?: number; maxPixels?: number } = {}): Promise<Buffer> {
+  const img = await readRgb(result.image, { maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS });
   const specs: PanelSpec[] = result.classes.map((c) => ({ map: c.map, mapHeight: c.mapHeight, mapWidth: c.mapWidth, legend: legendLines(c) }));
   return renderCamPng(img, specs, opts.alpha ?? DEFAULT_ALPHA);
 }

@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { UsageError } from '../errors.js';
 import { stageChunks } from '../onnx/model-io.js';
 import { checkOutputPath } from '../output-path.js';
-import { classActivationMaps, IMAGENET_MEAN, IMAGENET_STD, parseTriple, readLabels, renderCams, type CamResult } from '../cam/index.js';
+import { classActivationMaps, DEFAULT_MAX_PIXELS, IMAGENET_MEAN, IMAGENET_STD, parseTriple, readLabels, renderCams, type CamResult } from '../cam/index.js';
 import { DEFAULT_ALPHA } from '../cam/render.js';
 import { errorText, jsonText, scoreText, shapeText, sizeText } from '../text.js';
 import { printLines } from '../report.js';
@@ -20,6 +20,7 @@ interface CamFlags {
   size?: string;
   labels?: string;
   alpha: number;
+  maxPixels: number;
   json?: boolean;
 }
 
@@ -86,6 +87,7 @@ export function camCommand(io: CliIO): Command {
     .option('--size <HxW>', "input size to resize the image to (default: the model's)")
     .option('--labels <file>', 'class names, one per line')
     .option('--alpha <a>', 'heatmap opacity over the image', parseAlpha, DEFAULT_ALPHA)
+    .option('--max-pixels <n>', 'refuse images with more pixels than this (a guard against decompression bombs)', parsePositive, DEFAULT_MAX_PIXELS)
     .option('--json', 'print the result as JSON on stdout (maps included)')
     .addHelpText('after', EXAMPLES)
     .action(async (model: string, image: string, flags: CamFlags) => {
@@ -99,9 +101,10 @@ export function camCommand(io: CliIO): Command {
         ...(flags.std !== undefined ? { std: parseTriple(flags.std, '--std', true) } : {}),
         ...(flags.size !== undefined ? { size: flags.size } : {}),
         ...(flags.labels !== undefined ? { labels: readLabels(flags.labels) } : {}),
+        maxPixels: flags.maxPixels,
         log: io.progress,
       });
-      const png = await renderCams(result, { alpha: flags.alpha });
+      const png = await renderCams(result, { alpha: flags.alpha, maxPixels: flags.maxPixels });
       stageChunks(output, [png]).commit(); // temp file + rename: never a half-written picture
       if (flags.json) {
         const classes = result.classes.map(({ map, ...rest }) => ({
