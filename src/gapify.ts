@@ -64,7 +64,7 @@ export async function gapify(inputPath: string, options: GapifyOptions = {}): Pr
   const log = options.log ?? (() => {});
   const input = resolve(inputPath);
   const output = resolve(options.output ?? defaultOutputPath(input));
-  checkOutputPath(output, [input], { renamed: true, sameAsInput: { allowed: !!options.inPlace, flag: '--in-place' } });
+  checkOutputPath(output, { inputs: [{ path: input, role: 'the input file' }], sameAsInput: { allowed: !!options.inPlace, flag: '--in-place' } });
   const spec = options.inputShapes?.length ? parseInputShapes(options.inputShapes) : NO_INPUT_SHAPES;
   if (!options.dynamicSize && options.alsoSizes?.length) throw new UsageError('--also-size needs --dynamic-size');
   if (!options.dynamicSize && !options.dynamicBatch && options.allowFixedSize) throw new UsageError('--allow-fixed-size needs --dynamic-size or --dynamic-batch');

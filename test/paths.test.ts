@@ -16,7 +16,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -120,6 +120,114 @@ function withTrainingTensor(dir: string, tensor: TensorProto): string {
 }
 
 const tensor16 = (): TensorProto => emptyTensor({ name: 'step', data_type: 1, dims: [4], raw_data: new Uint8Array(16) });
+
+// --- 1. outputs that are inputs --------------------------------------------------------------------
+
+describe('an output never replaces a file the input reads', () => {
+  for (const how of ['the path itself', 'a symlink to it', 'a hard link to it'] as const) {
+    it(`rewrite: -o naming the input's external data file (${how}) is refused; the weights are intact`, () => {
+      const dir = folder('ext-out');
+      const { model, data } = externalModel(dir);
+      const h = hash(data);
+      let out = data;
+      if (how === 'a symlink to it') symlinkSync('w.bin', (out = join(dir, 'link.bin')));
+      if (how === 'a hard link to it') linkSync(data, (out = join(dir, 'hard.bin')));
+      refused(gapify([model, '-o', out, '--no-verify']), /w\.bin|link\.bin|hard\.bin/);
+      assert.equal(hash(data), h, 'the weights are intact');
+      assert.equal(hash(out), h);
+      assert.deepEqual(temps(dir), []);
+    });
+  }
+
+  it('rewrite: an output whose data file would be the input model (hard link) is refused', () => {
+    const dir = folder('data-is-model');
+    const { model } = externalModel(dir);
+    const h = hash(model);
+    linkSync(model, join(dir, 'out.onnx.data'));
+    refused(gapify([model, '-o', join(dir, 'out.onnx'), '--no-verify']), /out\.onnx\.data/);
+    assert.equal(hash(model), h);
+    assert.ok(!existsSync(join(dir, 'out.onnx')));
+  });
+
+  it('rewrite: -o as a hard link to the input model needs --in-place', () => {
+    const dir = folder('hard-model');
+    const model = plainModel(dir);
+    linkSync(model, join(dir, 'hard.onnx'));
+    const h = hash(model);
+    refused(gapify([model, '-o', join(dir, 'hard.onnx'), '--no-verify']), /is the input file; pass --in-place to replace it/);
+    assert.equal(hash(model), h);
+  });
+
+  it('lint: --output-file naming a linted model\'s external data file is refused; the weights are intact', () => {
+    const dir = folder('lint-ext');
+    const { model, data } = externalModel(dir);
+    const h = hash(data);
+    refused(gapify(['lint', model, '--output-file', data]), /w\.bin/);
+    assert.equal(hash(data), h);
+    symlinkSync('w.bin', join(dir, 'link.bin'));
+    refused(gapify(['lint', model, '--output-file', join(dir, 'link.bin')]), /link\.bin/);
+    assert.equal(hash(data), h);
+  });
+
+  it('cam: -o naming the image through a hard link, or the model\'s data file, is refused', () => {
+    const dir = folder('cam-out');
+    const image = join(dir, 'image.png');
+    copyFileSync(CAM_IMAGE, image);
+    linkSync(image, join(dir, 'hard.png'));
+    const h = hash(image);
+    refused(gapify(['cam', CAM_MODEL, image, '-o', join(dir, 'hard.png')]), /hard\.png/);
+    assert.equal(hash(image), h);
+    const { model, data } = externalModel(dir);
+    const hd = hash(data);
+    refused(gapify(['cam', model, image, '-o', data]), /w\.bin/);
+    assert.equal(hash(data), hd);
+  });
+});
+
+// --- 2. outputs that are not files -----------------------------------------------------------------
+
+describe('an output is a regular file or a new name', () => {
+  it('rewrite: -o through a link into /proc (what /dev/stdout is) is refused, even when stdout is a file', () => {
+    const dir = folder('proc-link');
+    const model = plainModel(dir);
+    // A link of our own to /proc/self/fd/1 (not /dev/stdout itself: as root, a rename would replace it).
+    const link = join(dir, 'stdout.onnx');
+    symlinkSync('/proc/self/fd/1', link);
+    const sink = join(dir, 'stdout.txt');
+    const fd = openSync(sink, 'w');
+    try {
+      const r = gapify([model, '-o', link, '--no-verify'], { stdio: ['ignore', fd, 'pipe'] });
+      refused(r, /stdout\.onnx/);
+    } finally {
+      closeSync(fd);
+    }
+    assert.equal(readlinkSync(link), '/proc/self/fd/1', 'the link is still there, not replaced by a file');
+    assert.equal(readFileSync(sink, 'utf8'), '', 'nothing went to stdout');
+  });
+
+  it('rewrite: a FIFO as -o is refused without opening it', () => {
+    const dir = folder('fifo-out');
+    refused(gapify([plainModel(dir), '-o', mkfifo(join(dir, 'out.onnx')), '--no-verify']), /out\.onnx.*not a regular file/);
+  });
+
+  it('lint: --output-file naming a FIFO or a device is refused (it used to block on the FIFO)', () => {
+    const dir = folder('lint-fifo');
+    const model = plainModel(dir);
+    refused(gapify(['lint', model, '--output-file', mkfifo(join(dir, 'report.txt'))]), /report\.txt.*not a regular file/);
+    refused(gapify(['lint', model, '--output-file', '/dev/null']), /\/dev\/null.*not a regular file/);
+  });
+
+  it('lint: --output-file is written whole, by rename: a symlink to a regular file is followed', () => {
+    const dir = folder('lint-link');
+    const model = plainModel(dir);
+    writeFileSync(join(dir, 'real.txt'), 'old');
+    symlinkSync('real.txt', join(dir, 'link.txt'));
+    const r = gapify(['lint', model, '--output-file', join(dir, 'link.txt'), '--format', 'json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(JSON.parse(readFileSync(join(dir, 'real.txt'), 'utf8')), 'the report went to the link\'s target');
+    assert.deepEqual(temps(dir), []);
+  });
+});
 
 // --- 3. reads that would block --------------------------------------------------------------------
 

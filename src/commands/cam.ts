@@ -3,7 +3,7 @@
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { UsageError } from '../errors.js';
-import { stageChunks } from '../onnx/model-io.js';
+import { inputFilesOf, readModelLazy, stageChunks } from '../onnx/model-io.js';
 import { checkOutputPath } from '../output-path.js';
 import { classActivationMaps, DEFAULT_MAX_PIXELS, IMAGENET_MEAN, IMAGENET_STD, parseTriple, readLabels, renderCams, type CamResult } from '../cam/index.js';
 import { DEFAULT_ALPHA } from '../cam/render.js';
@@ -93,7 +93,9 @@ export function camCommand(io: CliIO): Command {
     .action(async (model: string, image: string, flags: CamFlags) => {
       if (flags.class !== undefined && flags.top !== undefined) throw new UsageError('--class and --top exclude each other');
       const output = resolve(flags.output ?? defaultCamPath(image));
-      checkOutputPath(output, [model, image], { renamed: true });
+      // The PNG may be none of the files read: the model, its data files, the image.
+      const inputs = [...inputFilesOf(readModelLazy(model, { keepOpen: false }), 'the model'), { path: resolve(image), role: `the image (${image})` }];
+      checkOutputPath(output, { inputs });
       const result = await classActivationMaps(model, image, {
         ...(flags.class !== undefined ? { classIndex: flags.class } : {}),
         ...(flags.top !== undefined ? { top: flags.top } : {}),
@@ -105,7 +107,7 @@ export function camCommand(io: CliIO): Command {
         log: io.progress,
       });
       const png = await renderCams(result, { alpha: flags.alpha, maxPixels: flags.maxPixels });
-      stageChunks(output, [png]).commit(); // temp file + rename: never a half-written picture
+      stageChunks(output, [png], undefined, inputs).commit(); // temp file + rename: never a half-written picture
       if (flags.json) {
         const classes = result.classes.map(({ map, ...rest }) => ({
           ...rest,

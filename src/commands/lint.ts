@@ -1,11 +1,12 @@
 // `gapify lint <paths…>`: read-only analysis of models for CI, in four output formats.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { Command, Option } from 'commander';
 import { UsageError } from '../errors.js';
-import { checkOutputPath } from '../output-path.js';
+import { inputFilesOf, stageChunks } from '../onnx/model-io.js';
+import { checkOutputPath, type InputFile } from '../output-path.js';
 import { FAIL_ON, FORMATS, IGNORE_FILE, RULE_IDS, RULE_LEVELS, failsAt, findRoot, formatLint, lint, parseRuleLevels, type FailOn, type LintFormat } from '../lint/index.js';
 import { toolInfo } from '../lint/tool.js';
 import { NO_INPUT_SHAPES, parseInputShapes } from '../verify/input-shapes.js';
@@ -76,9 +77,14 @@ export function lintCommand(io: CliIO): Command {
       const inputShapes = flags.inputShape?.length ? parseInputShapes(flags.inputShape) : NO_INPUT_SHAPES;
       const rules = parseRuleLevels(flags.rule ?? []);
       const root = findRoot({ cwd, ...(flags.root !== undefined ? { explicit: flags.root } : {}) }).dir;
+      const outputFile = flags.outputFile === undefined ? undefined : resolve(flags.outputFile);
+      // A FIFO, a device or a folder is refused before the work rather than after it.
+      if (outputFile !== undefined && existsSync(dirname(outputFile))) checkOutputPath(outputFile, { inputs: [] });
+      const read: InputFile[] = [];
       setFlagsFromString('--no-turbofan');
       const result = lint(paths, {
         inputShapes, cwd, root, rules,
+        onRead: (file) => read.push(...inputFilesOf(file, 'a linted model')),
         ignore: flags.ignore, ignorePatterns: flags.ignorePattern ?? [],
         onFile: (p, i, n) => {
           if (i === OPTIMIZE_AFTER) setFlagsFromString('--turbofan');
@@ -90,16 +96,16 @@ export function lintCommand(io: CliIO): Command {
       for (const f of result.ignored) {
         io.warn(`${relative(cwd, f.path) || f.path}: ignored (by ${f.by})${f.by === 'a negative pattern' ? '' : '; --no-ignore lints it'}`);
       }
-      const text = formatLint(result, flags.format, { color: useColor(flags.outputFile !== undefined), root, rules, tool: toolInfo() });
-      if (flags.outputFile !== undefined) {
-        const out = resolve(flags.outputFile);
-        checkOutputPath(out, result.files.map((f) => f.absolutePath), { renamed: false });
+      const text = formatLint(result, flags.format, { color: useColor(outputFile !== undefined), root, rules, tool: toolInfo() });
+      if (outputFile !== undefined) {
         try {
-          mkdirSync(dirname(out), { recursive: true });
-          writeFileSync(out, text);
+          mkdirSync(dirname(outputFile), { recursive: true });
         } catch (e) {
           throw new UsageError(`cannot write ${flags.outputFile} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
         }
+        // Never one of the files linted (lint is read-only), and written whole: a temp file renamed into place.
+        const linted = result.files.map((f) => ({ path: f.absolutePath, role: `a linted model (${f.absolutePath})` }));
+        stageChunks(outputFile, [Buffer.from(text)], undefined, [...linted, ...read]).commit();
         io.progress(`wrote ${flags.outputFile}`);
       } else if (text !== '') {
         io.out(text);

@@ -134,6 +134,8 @@ export interface LintModelOptions {
   inputShapes?: InputShapeSpec;
   /** Paths are shown relative to this folder (default: process.cwd()). */
   cwd?: string;
+  /** Called with each model once read (lint's --output-file must be none of the files it reads). */
+  onRead?: (file: ModelFile) => void;
 }
 
 /** The specs that concern this model: named ones for its inputs, an unnamed one if it has one input. */
@@ -212,6 +214,7 @@ export function lintModel(path: string, options: LintModelOptions = {}): FileRep
     if (e instanceof ModelError) return brokenReport(file, absolutePath, e, readableSize(absolutePath));
     throw e;
   }
+  options.onRead?.(model);
   const bytes = model.bytes.length;
   try {
     const { inputs, dims, resolved } = analysisDims(model, options.inputShapes ?? NO_INPUT_SHAPES);

@@ -270,8 +270,6 @@ export interface ExternalPlan {
   readonly pieces: readonly DataPiece[];
   /** Size of the data file in bytes. */
   readonly size: number;
-  /** Real paths of the input data files the pieces are copied from. */
-  readonly inputFiles: ReadonlySet<string>;
 }
 
 function entries(t: TensorProto, location: string, offset: number, length: number): StringStringEntryProto[] {
@@ -287,7 +285,6 @@ function entries(t: TensorProto, location: string, offset: number, length: numbe
 export function planExternalData(modelPath: string, model: ModelProto, dataName: string): ExternalPlan | undefined {
   if (!hasExternalData(model)) return undefined;
   const pieces: DataPiece[] = [];
-  const inputFiles = new Set<string>();
   const placed = new Map<string, number>();
   let size = 0;
   const place = (length: number): number => {
@@ -298,7 +295,6 @@ export function planExternalData(modelPath: string, model: ModelProto, dataName:
   const out = mapModelTensors(model, (t) => {
     if (isExternal(t)) {
       const from = externalRange(modelPath, t);
-      inputFiles.add(from.file);
       // Several tensors may share a range (a rewritten weight keeps its old data): copy it once.
       const key = `${from.offset}:${from.length}:${from.file}`;
       let at = placed.get(key);
@@ -318,7 +314,7 @@ export function planExternalData(modelPath: string, model: ModelProto, dataName:
     }
     return t;
   });
-  return { model: out, dataName, pieces, size, inputFiles };
+  return { model: out, dataName, pieces, size };
 }
 
 /** An input data file, opened without blocking (it was checked when the model was read; it may have changed since). */

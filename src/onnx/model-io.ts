@@ -13,14 +13,15 @@
 // in a temporary folder and renamed into place data file first, so the output model never points
 // at a partial data file.
 
-import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writevSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, renameSync, rmSync, unlinkSync, writevSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { decode, encodeChunks, WireError } from './codec.js';
 import type { ModelProto, TensorProto } from './schema.js';
 import { ModelError } from '../errors.js';
 import { NotARegularFile, openRegularFile, type OpenedFile } from '../input-file.js';
-import { isExternal, planExternalData, resolveExternalData, writeExternalData } from './external-data.js';
+import { resolveOutputPath, type InputFile } from '../output-path.js';
+import { externalRef, isExternal, mapModelTensors, planExternalData, resolveExternalData, writeExternalData } from './external-data.js';
 import { LazyFile, ReusableBuffer, STRUCTURE_ONLY, UnloadedBytesError } from './lazy-file.js';
 import type { TensorBytes } from './tensor.js';
 import { validateModel } from './validate.js';
@@ -191,6 +192,25 @@ export function readModelStructure(path: string): ModelFile {
 }
 
 /**
+ * The files reading `file` involves, as output-path.ts names them: the model, then each external
+ * data file once (real paths; they were resolved and checked when the model was read).
+ */
+export function inputFilesOf(file: ModelFile, modelRole = 'the input model'): InputFile[] {
+  const files: InputFile[] = [{ path: file.path, role: `${modelRole} (${file.path})` }];
+  const seen = new Set<string>();
+  mapModelTensors(file.model, (t) => {
+    if (!isExternal(t)) return t;
+    const { file: data } = externalRef(file.path, t);
+    if (!seen.has(data)) {
+      seen.add(data);
+      files.push({ path: data, role: `external data of ${basename(file.path)} (${data})` });
+    }
+    return t;
+  });
+  return files;
+}
+
+/**
  * Frees the bytes of a model read by readModel / readModelLazy now, instead of when the last
  * reference to any of its decoded messages goes: the buffer is detached (transferred away and
  * dropped), so `file.model` and every message decoded from it must not be used afterwards — their
@@ -239,12 +259,6 @@ export interface StagedFile {
   commit(): void;
   /** Deletes the temp file (idempotent). */
   discard(): void;
-}
-
-function outputFolder(abs: string): string {
-  const dir = dirname(abs);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ModelError(abs, 'output folder does not exist');
-  return dir;
 }
 
 const tempName = (abs: string): string => `.${basename(abs)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
@@ -324,11 +338,13 @@ function cannotWrite(abs: string, e: unknown): Error {
 /**
  * Writes `chunks` to a temp file in `finalPath`'s folder, ready to be renamed into place. `lazy`:
  * the lazily read file the chunks may point into (its unread ranges are copied from disk).
+ * `finalPath` is checked as an output (see output-path.ts; a symlink is followed) and must be
+ * none of `inputs`.
  */
-export function stageChunks(finalPath: string, chunks: readonly Uint8Array[], lazy?: LazyFile): StagedFile {
+export function stageChunks(finalPath: string, chunks: readonly Uint8Array[], lazy?: LazyFile, inputs: readonly InputFile[] = []): StagedFile {
   installTempCleanup();
-  const abs = resolve(finalPath);
-  const tempPath = join(outputFolder(abs), tempName(abs));
+  const abs = resolveOutputPath(finalPath, { inputs });
+  const tempPath = join(dirname(abs), tempName(abs));
   liveTemps.add(tempPath);
   try {
     writeNewFile(tempPath, (fd) => writeChunks(fd, chunks, lazy));
@@ -370,19 +386,19 @@ function checkModelSize(abs: string, chunks: readonly Uint8Array[]): void {
  * renames leaves the old model with the new data file: run again.)
  */
 export function stageModel(finalPath: string, model: ModelProto, source: ModelFile, log?: (line: string) => void): StagedFile {
-  const abs = resolve(finalPath);
-  const dir = outputFolder(abs);
+  // The output may be the input model itself (--in-place, checked by the caller), never one of its data files.
+  const [input, ...data] = inputFilesOf(source);
+  const abs = resolveOutputPath(finalPath, { inputs: data });
+  const dir = dirname(abs);
   const dataName = `${basename(abs)}.data`;
   const plan = planExternalData(source.path, model, dataName);
   if (!plan) {
     const chunks = encodeModel(model);
     checkModelSize(abs, chunks);
-    return stageChunks(abs, chunks, source.lazy);
+    return stageChunks(abs, chunks, source.lazy, data);
   }
-  const dataPath = join(dir, dataName);
-  if (existsSync(dataPath) && plan.inputFiles.has(realpathSync(dataPath))) {
-    throw new ModelError(abs, `its data file would be ${dataPath}, which holds the input model's weights; gapify never overwrites its input's data: write the output under another name (-o)`);
-  }
+  // Nor may the data file: it sits beside the output under a name of gapify's choosing.
+  const dataPath = resolveOutputPath(join(dir, dataName), { inputs: [input!, ...data], name: `the output's data file ${join(dir, dataName)}` });
   const chunks = encodeModel(plan.model);
   checkModelSize(abs, chunks);
 
