@@ -417,3 +417,32 @@ describe('corrupt input', () => {
     assert.doesNotThrow(() => decode('onnx.ModelProto', good, { maxDepth: 6 }), "input → type → tensor_type → shape → dim is depth 6");
   });
 });
+
+describe('names are bytes', () => {
+  /** A NodeProto whose name field holds `name` as it is, whatever the bytes. */
+  const nodeWithName = (name: number[]): Uint8Array => concat(lenField(3, name), lenField(4, [0x52, 0x65, 0x6c, 0x75]));
+  const rebuilt = (n: NodeProto): Uint8Array => plain(encode('onnx.NodeProto', { ...n }, { reuseSource: false }));
+
+  for (const [what, bytes] of [
+    ['invalid UTF-8 (a lone continuation byte, a truncated sequence, 0xFF)', [0x61, 0x80, 0x62, 0xe2, 0x82, 0x63, 0xff]],
+    ['an overlong encoding and an encoded surrogate', [0xc0, 0xaf, 0xed, 0xa0, 0x80]],
+    ['a leading byte order mark', [0xef, 0xbb, 0xbf, 0x78]],
+    ['a real U+FFFD and control characters', [0xef, 0xbf, 0xbd, 0x1b, 0x5b, 0x33, 0x31, 0x6d, 0x0a]],
+    ['four-byte UTF-8 (an emoji)', [0x78, 0xf0, 0x9f, 0x98, 0x80]],
+  ] as const) {
+    it(`${what}: decoded and re-encoded from the string, byte for byte`, () => {
+      const src = nodeWithName([...bytes]);
+      const n = decode<NodeProto>('onnx.NodeProto', src);
+      assert.deepEqual(rebuilt(n), src);
+    });
+  }
+
+  it('names that differ only in invalid bytes stay different (U+FFFD would merge them)', () => {
+    const a = decode<NodeProto>('onnx.NodeProto', nodeWithName([0x70, 0xfe]));
+    const b = decode<NodeProto>('onnx.NodeProto', nodeWithName([0x70, 0xff]));
+    assert.notEqual(a.name, b.name);
+    // A name built from a decoded one (a rewrite's `${name}_1`) keeps the original bytes.
+    const derived = plain(encode('onnx.NodeProto', { ...a, name: `${a.name!}_1` }, { reuseSource: false }));
+    assert.deepEqual(derived, nodeWithName([0x70, 0xfe, 0x5f, 0x31]));
+  });
+});

@@ -5,9 +5,10 @@
 // The mutator knows the protobuf wire format: besides blind byte damage (bit flips, byte changes,
 // truncation, random insertions) it finds the tag-length-value spans of the file and corrupts
 // length prefixes, duplicates, deletes and resizes fields, rewrites varint values (dims, types,
-// attribute ints) and copies strings between fields (value names: cycles, dangling reads,
-// duplicates). Structural edits fix up the enclosing length prefixes, so the damage reaches the
-// validator, the graph checks and the rules instead of stopping at the decoder.
+// attribute ints), copies strings between fields (value names: cycles, dangling reads,
+// duplicates) and gives names bytes that are not UTF-8 or control characters. Structural edits
+// fix up the enclosing length prefixes, so the damage reaches the validator, the graph checks and
+// the rules instead of stopping at the decoder.
 //
 //   node --test dist/test/fuzz.test.js                              # 1000 cases + 30 CLI runs, ~10 s
 //   GAPIFY_FUZZ_CASES=10000 node --test dist/test/fuzz.test.js      # the long run
@@ -156,7 +157,10 @@ function spliceFix(b: Uint8Array, enclosing: Span[], at: number, del: number, in
 const INTERESTING_BYTES = [0x00, 0x01, 0x7f, 0x80, 0xff, 0x08, 0x0a, 0x12];
 const INTERESTING_INTS: bigint[] = [0n, 1n, 2n, 3n, 4n, 7n, 8n, 13n, 16n, 255n, 2n ** 31n - 1n, 2n ** 31n, 2n ** 32n, 2n ** 53n + 1n, 2n ** 62n, 2n ** 63n - 1n, -1n, -2n, -(2n ** 31n), -(2n ** 63n)];
 
-export const MUTATIONS = ['bitflip', 'byte', 'truncate', 'insert', 'length', 'duplicate', 'delete', 'varint', 'copy-string', 'resize'] as const;
+/** Bytes that make a name invalid UTF-8 (continuations, overlong and surrogate leads, 0xFE/0xFF) or put control characters (ESC, CSI, newline, NUL, DEL) in it. */
+const NAME_BYTES = [0x80, 0xbf, 0xc0, 0xc1, 0xe0, 0xed, 0xf5, 0xfe, 0xff, 0x1b, 0x9b, 0x0a, 0x0d, 0x00, 0x7f, 0x07];
+
+export const MUTATIONS = ['bitflip', 'byte', 'truncate', 'insert', 'length', 'duplicate', 'delete', 'varint', 'copy-string', 'resize', 'name-bytes'] as const;
 export type Mutation = (typeof MUTATIONS)[number];
 
 /** One mutation of `b` (structure from `spans`, which must describe `b`). */
@@ -227,6 +231,18 @@ function mutateOnce(r: Rand, b: Uint8Array, spans: Span[], kind: Mutation): Uint
       const to = pick(r, pool);
       const value = b.slice(from.valueStart, from.end);
       return spliceFix(b, ancestors(to.parent), to.lenStart, to.end - to.lenStart, concat(varint(BigInt(value.length)), value));
+    }
+    case 'name-bytes': {
+      // A short leaf is mostly a name: give it bytes that are not UTF-8, or control characters,
+      // in place (same length) or appended.
+      const names = leaves.filter((x) => x.end - x.valueStart > 0 && x.end - x.valueStart <= 64);
+      if (!names.length) return mutateOnce(r, b, spans, 'byte');
+      const s = pick(r, names);
+      const bad = Array.from({ length: 1 + int(r, 3) }, () => pick(r, NAME_BYTES));
+      if (r() < 0.5) return spliceFix(b, ancestors(s), s.end, 0, bad);
+      const out = b.slice();
+      for (const x of bad) out[s.valueStart + int(r, s.end - s.valueStart)] = x;
+      return out;
     }
     case 'resize': {
       if (!lens.length) return mutateOnce(r, b, spans, 'insert');

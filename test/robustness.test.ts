@@ -418,6 +418,39 @@ describe('hostile graphs: bounded time, no stack overflow', () => {
   });
 });
 
+describe('names that are not UTF-8', () => {
+  /** `m` encoded with each placeholder name replaced by bytes of the same length. */
+  function withBytes(m: ModelProto, swaps: [string, number[]][]): Uint8Array {
+    const b = Buffer.from(bytesOf(m));
+    for (const [name, bytes] of swaps) {
+      const from = Buffer.from(name);
+      assert.equal(from.length, bytes.length);
+      for (let at = b.indexOf(from); at >= 0; at = b.indexOf(from, at + 1)) b.set(bytes, at);
+    }
+    return new Uint8Array(b);
+  }
+
+  it('two values whose names differ only in invalid bytes: rewritten and verified, the names kept byte for byte', () => {
+    // x ─ GAP ─ 'p\xfe\xfe' ─ Relu ─ 'p\xff\xff' ─ Flatten ─ f ─ Gemm ─ logits: decoded as U+FFFD
+    // the two names were one, produced twice.
+    const nodes = [
+      makeNode('GlobalAveragePool', ['x'], ['@@P1@@'], {}, 'gap'),
+      makeNode('Relu', ['@@P1@@'], ['@@P2@@'], {}, 'relu'),
+      makeNode('Flatten', ['@@P2@@'], ['f'], { axis: 1 }, 'flatten'),
+      makeNode('Gemm', ['f', 'W', 'b'], ['logits'], { transB: 1 }, 'fc'),
+    ];
+    const p1 = [0x70, 0xfe, 0xfe, 0x70, 0x31, 0x80];
+    const p2 = [0x70, 0xff, 0xff, 0x70, 0x32, 0x80];
+    const p = save('not-utf8.onnx', withBytes(model({ nodes }), [['@@P1@@', p1], ['@@P2@@', p2]]));
+    const out = join(dir, 'not-utf8.out.onnx');
+    const r = gapify([p, '-o', out], [], 60_000);
+    assert.equal(r.code, 0, r.stderr);
+    const written = readFileSync(out);
+    for (const name of [p1, p2]) assert.ok(written.includes(Buffer.from(name)), `the output holds the name's bytes ${Buffer.from(name).toString('hex')}`);
+    assert.ok(!written.includes(Buffer.from([0xef, 0xbf, 0xbd])), 'no U+FFFD was written');
+  });
+});
+
 describe('--debug', () => {
   it('adds the stack trace', () => {
     const r = gapify([join(dir, 'nope.onnx'), '--debug']);

@@ -176,7 +176,77 @@ function messageInfo(typeName: string): MessageInfo {
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
-const utf8 = new TextDecoder('utf-8');
+// Strings are names, and names are bytes: two names that differ only in bytes that are not UTF-8
+// must stay two names, and a name must be written back as the bytes it was read as (onnxruntime
+// matches names by bytes). So string fields are decoded like Python's 'surrogateescape': valid
+// UTF-8 as usual, each byte of an invalid sequence as the lone surrogate U+DC80 + (byte − 0x80),
+// which well-formed text can't contain; encoding turns those back into the bytes. The mapping is
+// one to one, so a name built on a decoded one (`${name}_1`) keeps its bytes too. (A leading byte
+// order mark is a byte of the name as well: not stripped.)
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+
+/** A string field's bytes as a JS string (see above); a U+FFFD in the fast decode means look closer. */
+export function decodeName(bytes: Uint8Array): string {
+  const s = utf8.decode(bytes);
+  return s.includes('\uFFFD') ? decodeEscaped(bytes) : s;
+}
+
+/** Length of the valid UTF-8 sequence at `i` (1–4), or 0 if the byte there starts none (RFC 3629). */
+function sequenceAt(b: Uint8Array, i: number): number {
+  const c = b[i]!;
+  if (c < 0x80) return 1;
+  const cont = (k: number, lo = 0x80, hi = 0xbf): boolean => i + k < b.length && b[i + k]! >= lo && b[i + k]! <= hi;
+  if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
+  if (c >= 0xe0 && c <= 0xef) {
+    // No overlongs (E0 needs A0..BF), no surrogates (ED needs 80..9F).
+    const ok = c === 0xe0 ? cont(1, 0xa0) : c === 0xed ? cont(1, 0x80, 0x9f) : cont(1);
+    return ok && cont(2) ? 3 : 0;
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    const ok = c === 0xf0 ? cont(1, 0x90) : c === 0xf4 ? cont(1, 0x80, 0x8f) : cont(1);
+    return ok && cont(2) && cont(3) ? 4 : 0;
+  }
+  return 0;
+}
+
+function decodeEscaped(b: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < b.length;) {
+    const n = sequenceAt(b, i);
+    if (n === 0) {
+      out += String.fromCharCode(0xdc00 + b[i]!);
+      i++;
+    } else {
+      out += utf8.decode(b.subarray(i, i + n));
+      i += n;
+    }
+  }
+  return out;
+}
+
+const utf8enc = new TextEncoder();
+const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+
+/** The bytes of a string decoded by decodeName (escaped bytes back to themselves). */
+export function encodeName(s: string): Uint8Array {
+  if (isWellFormed(s)) return utf8enc.encode(s);
+  const out: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xdc80 && c <= 0xdcff) {
+      out.push(c - 0xdc00);
+      continue;
+    }
+    // Everything else as TextEncoder has it (a pair as one code point, a stray surrogate as U+FFFD).
+    const pair = isHigh(c) && i + 1 < s.length && isLow(s.charCodeAt(i + 1));
+    out.push(...utf8enc.encode(s.slice(i, pair ? i + 2 : i + 1)));
+    if (pair) i++;
+  }
+  return Uint8Array.from(out);
+}
+
+const isHigh = (c: number): boolean => c >= 0xd800 && c <= 0xdbff;
+const isLow = (c: number): boolean => c >= 0xdc00 && c <= 0xdfff;
 const TWO_32 = 4294967296;
 
 class Reader {
@@ -383,7 +453,7 @@ function decodeMessage(info: MessageInfo, r: Reader, end: number, path: string, 
         const len = r.uint(fieldPath);
         r.need(len, fieldPath);
         charge(budget, COST_STRING + len, fieldPath);
-        value = utf8.decode(r.buf.subarray(r.pos, r.pos + len));
+        value = decodeName(r.buf.subarray(r.pos, r.pos + len));
         r.pos += len;
         break;
       }
@@ -473,8 +543,6 @@ function bigVarintSize(v: bigint): number {
   return n;
 }
 
-const utf8enc = new TextEncoder();
-
 function isMessage(v: unknown): v is Record<string | symbol, unknown> {
   return typeof v === 'object' && v !== null;
 }
@@ -487,7 +555,7 @@ class SizeCache {
   utf8(s: string): Uint8Array {
     let b = this.strings.get(s);
     if (!b) {
-      b = utf8enc.encode(s);
+      b = encodeName(s);
       this.strings.set(s, b);
     }
     return b;
