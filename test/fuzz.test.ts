@@ -14,6 +14,8 @@
 //   GAPIFY_FUZZ_CASES=10000 node --test dist/test/fuzz.test.js      # the long run
 //   GAPIFY_FUZZ_SEED=7 …                                            # another base seed
 //
+// Each mutant is also linted: lint must call broken exactly what the rewrite refuses as broken.
+//
 // In-process cases run in worker threads (so a hang can be cut off and a memory blow-up kills
 // only the worker); ~30 cases go through the CLI binary. Failing inputs are kept in
 // $TMPDIR/gapify-fuzz-failures/ to reproduce.
@@ -31,6 +33,7 @@ import { GapifyError } from '../src/errors.js';
 import { encodeModel, parseModel } from '../src/onnx/model-io.js';
 import { analyzeModel, rewriteModel } from '../src/rewrite/index.js';
 import { analysisInputs } from '../src/rewrite/index.js';
+import { lintModel } from '../src/lint/index.js';
 import { NO_INPUT_SHAPES } from '../src/verify/input-shapes.js';
 import { concat, rng, varint } from './support/bytes.js';
 
@@ -333,7 +336,20 @@ if (!isMainThread && (workerData as { fuzz?: boolean } | undefined)?.fuzz) {
     parentPort!.postMessage({ type: 'start', index: c.index } satisfies WorkerMsg);
     const t0 = performance.now();
     const { bytes, ops } = mutate(src, c.seed);
-    const outcome = runCase(join(dir, `case${c.index}.onnx`), bytes);
+    const path = join(dir, `case${c.index}.onnx`);
+    let outcome = runCase(path, bytes);
+    // lint and the rewrite judge a model alike: what the rewrite refuses as broken, lint reports,
+    // and what lint calls broken, the rewrite refuses (maybe for a reason it finds first, such as
+    // an input it can't size).
+    writeFileSync(path, bytes);
+    const lint = lintModel(path, { cwd: dir });
+    rmSync(path, { force: true });
+    const lintBroken = lint.findings.find((f) => f.ruleId === 'broken-model');
+    if (outcome.kind === 'ok' && lintBroken) {
+      outcome = { kind: 'crash', error: 'lint and rewrite disagree', message: `lint calls it broken (${lintBroken.message}) but the rewrite takes it`, stack: '' };
+    } else if (outcome.kind === 'error' && outcome.error === 'ModelError' && !lintBroken) {
+      outcome = { kind: 'crash', error: 'lint and rewrite disagree', message: `the rewrite refuses it (${outcome.message}) but lint passes it`, stack: '' };
+    }
     parentPort!.postMessage({ type: 'done', index: c.index, ms: performance.now() - t0, outcome, ops } satisfies WorkerMsg);
   }
 }

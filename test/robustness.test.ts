@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { decode, encode, WireError } from '../src/onnx/codec.js';
 import { makeConstantNode, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, emptyTensor, type ModelOptions } from '../src/onnx/builder.js';
 import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../src/onnx/schema.js';
-import { parseModel } from '../src/onnx/model-io.js';
+import { parseModel, readModelLazy, releaseModel, stageModel } from '../src/onnx/model-io.js';
 import { ModelError } from '../src/errors.js';
 import { varint } from './support/bytes.js';
 
@@ -197,6 +197,87 @@ describe('broken graphs', () => {
   });
   it('a graph output nobody produces', () => {
     refused(save('no-output.onnx', model({ outputs: ['logits', 'nothing'] })), /graph output 'nothing' is never produced/);
+  });
+});
+
+describe('what onnx.checker (or onnxruntime) refuses: refused before writing, reported by lint', () => {
+  /** Refused by the rewrite (even with --no-verify) and a broken-model error for lint, with the same reason. */
+  function brokenEverywhere(name: string, m: ModelProto, problem: RegExp): void {
+    const p = save(name, m);
+    refused(p, problem);
+    const r = gapify(['lint', p, '--format', 'json']);
+    assert.equal(r.code, 1, r.stderr);
+    const findings = (JSON.parse(r.stdout) as { findings: { ruleId: string; message: string }[] }[])[0]!.findings;
+    assert.deepEqual(findings.map((f) => f.ruleId), ['broken-model']);
+    assert.match(findings[0]!.message, problem);
+  }
+  const x = (): ReturnType<typeof makeValueInfo> => makeValueInfo('x', DataType.FLOAT, [1, 16, 4, 4]);
+  const withGraph = (edit: (g: NonNullable<ModelProto['graph']>) => Partial<NonNullable<ModelProto['graph']>>): ModelProto => {
+    const m = model();
+    return { ...m, graph: { ...m.graph!, ...edit(m.graph!) } };
+  };
+
+  it('a graph input listed twice (single assignment)', () => {
+    brokenEverywhere('dup-input.onnx', withGraph((g) => ({ input: [...g.input, x()] })), /graph input 'x' is listed twice/);
+  });
+  it('empty names where a name is required: a graph input, a graph output, a value_info entry', () => {
+    brokenEverywhere('noname-input.onnx', withGraph((g) => ({ input: [...g.input, makeValueInfo('', DataType.FLOAT, [1])] })), /a graph input has no name/);
+    brokenEverywhere('noname-output.onnx', withGraph((g) => ({ output: [...g.output, makeValueInfo('', DataType.FLOAT, [1])] })), /a graph output has no name/);
+    brokenEverywhere('noname-vi.onnx', withGraph(() => ({ value_info: [makeValueInfo('', DataType.FLOAT, [1])] })), /a value_info entry has no name/);
+  });
+  it('duplicate metadata keys', () => {
+    const m = model();
+    brokenEverywhere('dup-meta.onnx', { ...m, metadata_props: [{ key: 'k', value: '1' }, { key: 'k', value: '2' }] }, /metadata key 'k' is given twice/);
+  });
+  it('a node without an op_type, a node with neither inputs nor outputs', () => {
+    const nodes = tailNodes();
+    brokenEverywhere('no-op.onnx', model({ nodes: [...nodes, { ...makeNode('Relu', ['x'], ['r'], {}, 'r'), op_type: '' }] }), /node 'r' has no op_type/);
+    brokenEverywhere('no-io.onnx', model({ nodes: [...nodes, makeNode('Relu', [], [], {}, 'empty')] }), /node 'empty' has neither inputs nor outputs/);
+  });
+  it('two nodes with one name (onnxruntime refuses it)', () => {
+    const nodes = tailNodes();
+    nodes[1] = makeNode('Flatten', ['p'], ['f'], { axis: 1 }, 'gap');
+    brokenEverywhere('dup-node-name.onnx', model({ nodes }), /two nodes are named 'gap'/);
+  });
+  it('a main-graph input without a type, or with an element type that is none', () => {
+    brokenEverywhere('untyped-input.onnx', withGraph(() => ({ input: [{ name: 'x', metadata_props: [] }] })), /graph input 'x' has no type/);
+    const typed = (elem: number): ReturnType<typeof makeValueInfo> => ({ ...x(), type: { tensor_type: { elem_type: elem, shape: x().type!.tensor_type!.shape! } } });
+    brokenEverywhere('undefined-input.onnx', withGraph(() => ({ input: [typed(0)] })), /graph input 'x' has element type 0 \(UNDEFINED\)/);
+    brokenEverywhere('bad-dtype-input.onnx', withGraph(() => ({ input: [typed(99)] })), /graph input 'x' has element type 99, which is not an ONNX element type/);
+  });
+  it('a tensor of an element type that does not exist (onnxruntime: no valid data type)', () => {
+    brokenEverywhere('bad-dtype-init.onnx', model({ inits: [{ ...W(), data_type: 99 }, B()] }), /initializer 'W' has element type 99, which is not an ONNX element type/);
+  });
+  it('an attribute without a type, or whose type says another field than the one it holds', () => {
+    const nodes = tailNodes();
+    const gemm = nodes[2]!;
+    const transB = gemm.attribute[0]!;
+    nodes[2] = { ...gemm, attribute: [{ ...transB, type: 0 }] };
+    brokenEverywhere('attr-untyped.onnx', model({ nodes }), /Gemm 'fc' attribute 'transB' has no type/);
+    nodes[2] = { ...gemm, attribute: [{ ...transB, type: 1 }] };
+    brokenEverywhere('attr-mistyped.onnx', model({ nodes }), /Gemm 'fc' attribute 'transB' is typed FLOAT but holds INT/);
+  });
+  it('the graph field given twice (protobuf parsers merge the copies: two definitions of every value)', () => {
+    const b = bytesOf(model());
+    const g = field(b, 7);
+    refused(save('two-graphs.onnx', cat(b, b.subarray(g.tag, g.end))), /ModelProto\.graph: given more than once/);
+  });
+  it('what gapify would write passes the same checks: a failure is gapify\'s bug, and nothing is written', () => {
+    const p = save('own-output.onnx', model());
+    const file = readModelLazy(p, { keepOpen: true });
+    const out = join(dir, 'own-output.out.onnx');
+    try {
+      const broken = { ...file.model, metadata_props: [{ key: 'k', value: '1' }, { key: 'k', value: '2' }] };
+      assert.throws(() => stageModel(out, broken, file), (e) => e instanceof Error && !(e instanceof ModelError) && /the rewritten model fails gapify's own checks: metadata key 'k' is given twice/.test(e.message));
+      assert.ok(!existsSync(out));
+      assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.own-output')), []);
+    } finally {
+      releaseModel(file);
+    }
+  });
+  it('a node in a domain the model does not import', () => {
+    const nodes = tailNodes();
+    brokenEverywhere('no-domain.onnx', model({ nodes: [...nodes, { ...makeNode('Thing', ['x'], ['t'], {}, 'thing'), domain: 'com.example' }] }), /node 'thing' is in domain 'com\.example', which the model does not import/);
   });
 });
 

@@ -472,6 +472,9 @@ function decodeMessage(info: MessageInfo, r: Reader, end: number, path: string, 
         value = decodeVarintScalar(field, r.varint(fieldPath));
     }
     if (field.repeated && field.kind !== 'message' && field.kind !== 'string' && field.kind !== 'bytes') charge(budget, COST_NUMBER, fieldPath);
+    // A singular message given twice is merged by protobuf parsers (onnxruntime would see a graph
+    // with every node twice); keeping one copy would make gapify read another model than they do.
+    if (!field.repeated && field.kind === 'message' && msg[field.name] !== undefined) throw new WireError('given more than once (protobuf parsers merge the copies)', fieldPath);
     if (!field.repeated) msg[field.name] = value;
     else if (field.kind === 'float' || field.kind === 'double') floatPart(field.name, value as number);
     else (msg[field.name] as unknown[]).push(value);

@@ -371,6 +371,20 @@ export function stageChunks(finalPath: string, chunks: readonly Uint8Array[], la
   };
 }
 
+/**
+ * What gapify writes passes the checks it reads with (validate.ts), so `--no-verify` never writes
+ * a model `gapify lint` calls broken. The input passed them, so a failure here is gapify's bug:
+ * not a ModelError (bad input), an internal error with its stack.
+ */
+function checkOwnOutput(source: ModelFile, model: ModelProto): void {
+  try {
+    validateModel(source.path, model);
+  } catch (e) {
+    if (e instanceof ModelError) throw new Error(`the rewritten model fails gapify's own checks: ${e.reason}`, { cause: e });
+    throw e;
+  }
+}
+
 function checkModelSize(abs: string, chunks: readonly Uint8Array[]): void {
   let total = 0;
   for (const c of chunks) total += c.length;
@@ -386,6 +400,7 @@ function checkModelSize(abs: string, chunks: readonly Uint8Array[]): void {
  * renames leaves the old model with the new data file: run again.)
  */
 export function stageModel(finalPath: string, model: ModelProto, source: ModelFile, log?: (line: string) => void): StagedFile {
+  checkOwnOutput(source, model);
   // The output may be the input model itself (--in-place, checked by the caller), never one of its data files.
   const [input, ...data] = inputFilesOf(source);
   const abs = resolveOutputPath(finalPath, { inputs: data });

@@ -2,7 +2,9 @@
 // every tensor the model carries (initializers, Constant values, any tensor attribute, sparse
 // tensors, in the main graph, its subgraphs, training_info and model-local functions) has sane dims and exactly
 // as much data as its dims and element type say; external data stays in the model's folder and
-// its data file is long enough; initializer names are present and unique.
+// its data file is long enough; initializer names are present and unique; and what onnx.checker
+// and onnxruntime refuse in names and declared types (see Validator.names). The same checks run on
+// what gapify writes (stageModel), so it never writes a model `gapify lint` calls broken.
 //
 // Cheap by design: it reads array lengths and byte counts, never tensor values, and external data
 // files are only stat'ed (once each), never read. Called from parseModel, so every path that
@@ -11,8 +13,8 @@
 import { statSync } from 'node:fs';
 import { ModelError } from '../errors.js';
 import { externalRef } from './external-data.js';
-import type { AttributeProto, GraphProto, I64, ModelProto, NodeProto, SparseTensorProto, TensorProto } from './schema.js';
-import { DataType } from './schema.js';
+import type { AttributeProto, GraphProto, I64, ModelProto, NodeProto, SparseTensorProto, TensorProto, ValueInfoProto } from './schema.js';
+import { AttributeType, DataType } from './schema.js';
 import { dtypeName, elementCount, TensorError } from './tensor.js';
 
 /** How a dtype's elements are stored: bytes in raw_data, and which typed field (and how many entries). */
@@ -66,21 +68,84 @@ class Validator {
     throw new ModelError(this.path, reason);
   }
 
-  /** Every tensor the model carries: the ones mapModelTensors (and so the writer) visits. */
+  /** Domains the model imports ('' for the default domain, however it is spelled). */
+  private domains = new Set<string>();
+
+  /** Every tensor the model carries (the ones mapModelTensors, and so the writer, visits), every graph's names. */
   model(m: ModelProto): void {
-    if (m.graph) this.graph(m.graph, 'graph');
+    this.metadata(m);
+    this.domains = new Set(m.opset_import.map((o) => domainOf(o.domain)));
+    if (m.graph) this.graph(m.graph, 'graph', true);
     m.training_info.forEach((ti, i) => {
-      if (ti.initialization) this.graph(ti.initialization, `training_info[${i}] initialization`);
-      if (ti.algorithm) this.graph(ti.algorithm, `training_info[${i}] algorithm`);
+      if (ti.initialization) this.graph(ti.initialization, `training_info[${i}] initialization`, false);
+      if (ti.algorithm) this.graph(ti.algorithm, `training_info[${i}] algorithm`, false);
     });
+    const modelDomains = this.domains;
     for (const f of m.functions) {
       const where = `function '${f.name ?? ''}'`;
+      this.domains = new Set([...modelDomains, ...f.opset_import.map((o) => domainOf(o.domain))]);
       for (const n of f.node) this.node(n, where);
       for (const a of f.attribute_proto) this.attribute(a, `${where} default`, where);
     }
+    this.domains = modelDomains;
   }
 
-  graph(g: GraphProto, where: string): void {
+  /** onnx.checker's check_model: metadata keys are unique. */
+  metadata(m: ModelProto): void {
+    const keys = new Set<string>();
+    for (const e of m.metadata_props) {
+      const key = e.key ?? '';
+      if (keys.has(key)) this.fail(`metadata key '${key}' is given twice`);
+      keys.add(key);
+    }
+  }
+
+  /**
+   * What onnx.checker (check_graph, check_value_info, check_node) and onnxruntime's graph
+   * construction refuse in a graph's names and declared types, so that nothing gapify lints as
+   * sound fails to load, and nothing it writes does: inputs named once, every graph input, output
+   * and value_info entry named; in the main graph, inputs and outputs typed; element types that
+   * exist; nodes with an op_type, some input or output, a name of their own (onnxruntime), in a
+   * domain the model imports.
+   */
+  names(g: GraphProto, where: string, main: boolean): void {
+    const inputs = new Set<string>();
+    for (const v of g.input) {
+      this.valueInfo(v, 'graph input', where, main);
+      if (inputs.has(v.name!)) this.fail(`${where}: graph input '${v.name}' is listed twice`);
+      inputs.add(v.name!);
+    }
+    for (const v of g.output) this.valueInfo(v, 'graph output', where, main);
+    for (const v of g.value_info) this.valueInfo(v, 'value_info entry', where, false);
+    const nodeNames = new Set<string>();
+    for (const n of g.node) {
+      const label = n.name || n.output[0] || n.input[0] || '';
+      if (!n.op_type) this.fail(`${where}: node '${label}' has no op_type`);
+      if (n.input.length === 0 && n.output.length === 0) this.fail(`${where}: node '${label}' has neither inputs nor outputs`);
+      if (n.name) {
+        if (nodeNames.has(n.name)) this.fail(`${where}: two nodes are named '${n.name}'`);
+        nodeNames.add(n.name);
+      }
+      const domain = domainOf(n.domain);
+      if (!this.domains.has(domain)) this.fail(`${where}: node '${label}' is in domain '${n.domain}', which the model does not import`);
+    }
+  }
+
+  valueInfo(v: ValueInfoProto, kind: string, where: string, main: boolean): void {
+    if (!v.name) this.fail(`${where}: a ${kind} has no name`);
+    const what = `${where}: ${kind} '${v.name}'`;
+    // Subgraph inputs and outputs may leave their types to inference (check_value_info).
+    if (main && !v.type) this.fail(`${what} has no type`);
+    const tensor = v.type?.tensor_type ?? v.type?.sparse_tensor_type;
+    const elem = tensor?.elem_type;
+    if (main && tensor && elem === undefined) this.fail(`${what} has no element type`);
+    if (elem === undefined || (elem === DataType.UNDEFINED && !main)) return;
+    if (elem === DataType.UNDEFINED) this.fail(`${what} has element type 0 (UNDEFINED)`);
+    if (!storageOf(elem)) this.fail(`${what} has element type ${elem}, which is not an ONNX element type`);
+  }
+
+  graph(g: GraphProto, where: string, main: boolean): void {
+    this.names(g, where, main);
     const names = new Set<string>();
     for (const t of g.initializer) {
       if (!t.name) this.fail(`${where}: an initializer has no name`);
@@ -99,13 +164,24 @@ class Validator {
 
   attribute(a: AttributeProto, label: string, where: string): void {
     const what = indexed(`${label} attribute '${a.name ?? ''}'`);
+    this.attributeType(a, what(''));
     if (a.t) this.tensor(a.t, what(''));
     a.tensors.forEach((t, i) => this.tensor(t, what(`[${i}]`)));
     if (a.sparse_tensor) this.sparse(a.sparse_tensor, what(''));
     a.sparse_tensors.forEach((s, i) => this.sparse(s, what(`[${i}]`)));
     // Subgraphs nest at most as deep as the decoder's depth limit allows.
-    if (a.g) this.graph(a.g, `${where} → ${label} subgraph`);
-    a.graphs.forEach((g, i) => this.graph(g, `${where} → ${label} subgraph ${i}`));
+    if (a.g) this.graph(a.g, `${where} → ${label} subgraph`, false);
+    a.graphs.forEach((g, i) => this.graph(g, `${where} → ${label} subgraph ${i}`, false));
+  }
+
+  /** check_attribute: a name, a type, and values (if any) in the field the type names. */
+  attributeType(a: AttributeProto, what: string): void {
+    if (!a.name) this.fail(`${what}: an attribute has no name`);
+    if (!a.type) this.fail(`${what} has no type`);
+    const held = ATTRIBUTE_FIELDS.filter(([, has]) => has(a)).map(([type]) => type);
+    const typeName = (t: number): string => ATTRIBUTE_TYPE_NAMES[t] ?? String(t);
+    if (held.length > 1) this.fail(`${what} holds values of ${held.length} types (${held.map(typeName).join(', ')})`);
+    if (held.length === 1 && held[0] !== a.type) this.fail(`${what} is typed ${typeName(a.type)} but holds ${typeName(held[0]!)}`);
   }
 
   sparse(s: SparseTensorProto, what: string): void {
@@ -144,8 +220,8 @@ class Validator {
       elements = end - begin;
     }
     const storage = storageOf(dt);
-    // A dtype newer than this schema: its storage is unknown, so its length can't be checked.
-    if (!storage) return;
+    // The schema has every element type of the IR versions gapify reads; onnxruntime refuses others.
+    if (!storage) this.fail(`${what} has element type ${dt}, which is not an ONNX element type`);
     if (external) {
       this.externalTensor(t, what, storage.rawBytes?.(elements));
       return;
@@ -192,6 +268,29 @@ class Validator {
   }
 }
 
+/** Each attribute type and whether an attribute holds a value of it. */
+const ATTRIBUTE_FIELDS: readonly [number, (a: AttributeProto) => boolean][] = [
+  [AttributeType.FLOAT, (a) => a.f !== undefined],
+  [AttributeType.INT, (a) => a.i !== undefined],
+  [AttributeType.STRING, (a) => a.s !== undefined],
+  [AttributeType.TENSOR, (a) => a.t !== undefined],
+  [AttributeType.GRAPH, (a) => a.g !== undefined],
+  [AttributeType.SPARSE_TENSOR, (a) => a.sparse_tensor !== undefined],
+  [AttributeType.TYPE_PROTO, (a) => a.tp !== undefined],
+  [AttributeType.FLOATS, (a) => a.floats.length > 0],
+  [AttributeType.INTS, (a) => a.ints.length > 0],
+  [AttributeType.STRINGS, (a) => a.strings.length > 0],
+  [AttributeType.TENSORS, (a) => a.tensors.length > 0],
+  [AttributeType.GRAPHS, (a) => a.graphs.length > 0],
+  [AttributeType.SPARSE_TENSORS, (a) => a.sparse_tensors.length > 0],
+  [AttributeType.TYPE_PROTOS, (a) => a.type_protos.length > 0],
+];
+
+const ATTRIBUTE_TYPE_NAMES: Readonly<Record<number, string>> = Object.fromEntries(Object.entries(AttributeType).map(([k, v]) => [v, k]));
+
+/** The default domain is spelled '' or 'ai.onnx'. */
+const domainOf = (d: string | undefined): string => (!d || d === 'ai.onnx' ? '' : d);
+
 /** `base` followed by an index suffix ('' or '[i]'). */
 function indexed(base: string): (suffix: string) => string {
   return (suffix) => base + suffix;
@@ -199,8 +298,8 @@ function indexed(base: string): (suffix: string) => string {
 
 /**
  * Throws a ModelError naming `path` when a tensor's data doesn't match its dims, dims overflow,
- * external data is missing, too short or outside the model's folder, or initializers are unnamed
- * or defined twice.
+ * external data is missing, too short or outside the model's folder, initializers are unnamed or
+ * defined twice, or names and declared types break what onnx.checker requires.
  */
 export function validateModel(path: string, model: ModelProto): void {
   new Validator(path).model(model);
