@@ -135,7 +135,7 @@ async function rewriteFile(file: ModelFile, input: string, output: string, spec:
   }
 
   log(`writing ${output}`);
-  const staged = stageModel(output, model, file, log);
+  const staged = await stageModel(output, model, file, log);
   // The input's bytes are no longer needed (everything below works on files): free them, so that
   // while onnxruntime verifies, memory holds its copy of one model and not ours too.
   releaseModel(file);

@@ -13,12 +13,12 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { encode } from '../src/onnx/codec.js';
 import { emptyTensor, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from '../src/onnx/builder.js';
-import { DataType } from '../src/onnx/schema.js';
+import { DataType, type TensorProto } from '../src/onnx/schema.js';
 import { parseModel } from '../src/onnx/model-io.js';
 import { rng } from './support/bytes.js';
 
@@ -231,6 +231,71 @@ describe('interrupted runs', () => {
     assert.equal(hashFile(out), sha(OLD), 'the old output is untouched');
     assert.equal(hashFile(input), inputHash);
   });
+});
+
+// --- a signal during a long write -----------------------------------------------------------------
+
+describe('a signal while a big model is written is acted on at once', () => {
+  // 256 MB of weights, in external data or inline: the output is copied in 16 MB blocks, a write of
+  // a few hundred ms that a signal must be able to stop. (The writing used to be synchronous: a
+  // SIGINT/SIGTERM waited for it, then the process replaced the target and exited 0.)
+  //
+  //   x [1,16384,1,1] ─ GlobalAveragePool ─ Flatten ─ Gemm(W [4096,16384], transB) ─ y
+  const folder = join(root, 'signal');
+  const OLD = new Uint8Array(readFileSync(join(FIXTURES, 'resnet_tail.onnx')));
+  const C = 16_384;
+  const K = 4096;
+  const BYTES = C * K * 4;
+
+  function model(w: TensorProto): Uint8Array {
+    const g = makeGraph(
+      [makeNode('GlobalAveragePool', ['x'], ['p'], {}, 'gap'), makeNode('Flatten', ['p'], ['f'], { axis: 1 }, 'flatten'), makeNode('Gemm', ['f', 'W'], ['y'], { transB: 1 }, 'fc')],
+      'big', [makeValueInfo('x', DataType.FLOAT, [1, C, 1, 1])], [makeValueInfo('y', DataType.FLOAT, [1, K])], [w],
+    );
+    return encode('onnx.ModelProto', makeModel(g));
+  }
+
+  before(() => {
+    mkdirSync(folder);
+    writeFileSync(join(folder, 'w.bin'), Buffer.alloc(BYTES, 1));
+    writeFileSync(join(folder, 'external.onnx'), model(emptyTensor({
+      name: 'W', data_type: DataType.FLOAT, dims: [K, C], data_location: 1,
+      external_data: [{ key: 'location', value: 'w.bin' }, { key: 'offset', value: '0' }, { key: 'length', value: String(BYTES) }],
+    })));
+    writeFileSync(join(folder, 'inline.onnx'), model(emptyTensor({ name: 'W', data_type: DataType.FLOAT, dims: [K, C], raw_data: new Uint8Array(BYTES).fill(1) })));
+  });
+
+  /** How much of the output is staged so far (its temp file, or the data file in its temp folder); -1 before there is one. */
+  function staged(out: string): number {
+    for (const t of temps(folder)) {
+      for (const p of [join(folder, t, `${basename(out)}.data`), join(folder, t)]) {
+        try {
+          const st = statSync(p);
+          if (st.isFile()) return st.size;
+        } catch { /* not yet */ }
+      }
+    }
+    return -1;
+  }
+
+  for (const [signal, kind] of [['SIGINT', 'external'], ['SIGTERM', 'external'], ['SIGTERM', 'inline']] as const) {
+    it(`${signal} an eighth into writing a model with ${kind} weights: exit ${signal === 'SIGINT' ? 130 : 143}, the old output kept, no temp file left`, { timeout: 120_000 }, async () => {
+      const out = join(folder, `${kind}.out.onnx`);
+      writeFileSync(out, OLD);
+      const { child, done } = start([join(folder, `${kind}.onnx`), '-o', out, '--no-verify']);
+      // Spin (a timer is too coarse) until an eighth is written, then signal.
+      let size = -1;
+      const end = performance.now() + 60_000;
+      while (running(child) && performance.now() < end && (size = staged(out)) < BYTES / 8) await sleep(0);
+      assert.ok(size >= 0 && size < BYTES / 2, `the signal is sent mid-write (${size} of ${BYTES} bytes staged)`);
+      child.kill(signal);
+      const e = await done;
+      assert.equal(e.code, signal === 'SIGINT' ? 130 : 143, `exit ${e.code} ${e.signal}: ${e.stderr}`);
+      assert.equal(hashFile(out), sha(OLD), 'the old output is kept');
+      assert.ok(!existsSync(`${out}.data`), 'no data file was published');
+      assert.deepEqual(temps(folder), [], 'no temp file left');
+    });
+  }
 });
 
 // --- small models --------------------------------------------------------------------------------

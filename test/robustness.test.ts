@@ -262,13 +262,13 @@ describe('what onnx.checker (or onnxruntime) refuses: refused before writing, re
     const g = field(b, 7);
     refused(save('two-graphs.onnx', cat(b, b.subarray(g.tag, g.end))), /ModelProto\.graph: given more than once/);
   });
-  it('what gapify would write passes the same checks: a failure is gapify\'s bug, and nothing is written', () => {
+  it('what gapify would write passes the same checks: a failure is gapify\'s bug, and nothing is written', async () => {
     const p = save('own-output.onnx', model());
     const file = readModelLazy(p, { keepOpen: true });
     const out = join(dir, 'own-output.out.onnx');
     try {
       const broken = { ...file.model, metadata_props: [{ key: 'k', value: '1' }, { key: 'k', value: '2' }] };
-      assert.throws(() => stageModel(out, broken, file), (e) => e instanceof Error && !(e instanceof ModelError) && /the rewritten model fails gapify's own checks: metadata key 'k' is given twice/.test(e.message));
+      await assert.rejects(stageModel(out, broken, file), (e) => e instanceof Error && !(e instanceof ModelError) && /the rewritten model fails gapify's own checks: metadata key 'k' is given twice/.test(e.message));
       assert.ok(!existsSync(out));
       assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.own-output')), []);
     } finally {

@@ -107,7 +107,7 @@ export function camCommand(io: CliIO): Command {
         log: io.progress,
       });
       const png = await renderCams(result, { alpha: flags.alpha, maxPixels: flags.maxPixels });
-      stageChunks(output, [png], undefined, inputs).commit(); // temp file + rename: never a half-written picture
+      (await stageChunks(output, [png], undefined, inputs)).commit(); // temp file + rename: never a half-written picture
       if (flags.json) {
         const classes = result.classes.map(({ map, ...rest }) => ({
           ...rest,

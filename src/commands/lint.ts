@@ -72,7 +72,7 @@ export function lintCommand(io: CliIO): Command {
     .option('--ignore-pattern <pattern>', `skip files matching this gitignore-style pattern (relative to the working folder); repeatable`, collect)
     .option('--no-ignore', `lint files ${IGNORE_FILE} and --ignore-pattern would skip`)
     .addHelpText('after', EXAMPLES)
-    .action((paths: string[], flags: LintFlags) => {
+    .action(async (paths: string[], flags: LintFlags) => {
       const cwd = process.cwd();
       const inputShapes = flags.inputShape?.length ? parseInputShapes(flags.inputShape) : NO_INPUT_SHAPES;
       const rules = parseRuleLevels(flags.rule ?? []);
@@ -105,7 +105,7 @@ export function lintCommand(io: CliIO): Command {
         }
         // Never one of the files linted (lint is read-only), and written whole: a temp file renamed into place.
         const linted = result.files.map((f) => ({ path: f.absolutePath, role: `a linted model (${f.absolutePath})` }));
-        stageChunks(outputFile, [Buffer.from(text)], undefined, [...linted, ...read]).commit();
+        (await stageChunks(outputFile, [Buffer.from(text)], undefined, [...linted, ...read])).commit();
         io.progress(`wrote ${flags.outputFile}`);
       } else if (text !== '') {
         io.out(text);

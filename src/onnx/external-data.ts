@@ -23,7 +23,7 @@ import { NotARegularFile, openRegularFile } from '../input-file.js';
 import { SOURCE } from './codec.js';
 import type { AttributeProto, GraphProto, ModelProto, NodeProto, SparseTensorProto, StringStringEntryProto, TensorProto } from './schema.js';
 import { elementCount, elementSize } from './tensor.js';
-import { copyBlock, copyRange, writeAll } from './file-copy.js';
+import { copyBlock, copyRange, Pacer, writeAll } from './file-copy.js';
 
 export interface ExternalRef {
   /** Location as written in the model (relative to the model's folder). */
@@ -329,15 +329,18 @@ function openSource(modelPath: string, from: ExternalRange): number {
 
 /**
  * Writes the data file of `plan` to the open (empty) file `fd`: input ranges are copied block by
- * block through one 16 MB buffer. `modelPath` names the input in errors.
+ * block through one 16 MB buffer, yielding to the event loop between blocks. `modelPath` names the
+ * input in errors.
  */
-export function writeExternalData(fd: number, plan: ExternalPlan, modelPath: string): void {
+export async function writeExternalData(fd: number, plan: ExternalPlan, modelPath: string): Promise<void> {
   const sources = new Map<string, number>();
+  const pacer = new Pacer();
   let block: Buffer | undefined;
   try {
     for (const piece of plan.pieces) {
       if ('bytes' in piece) {
         writeAll(fd, piece.bytes, piece.at);
+        await pacer.wrote(piece.length);
         continue;
       }
       const { from } = piece;
@@ -347,7 +350,7 @@ export function writeExternalData(fd: number, plan: ExternalPlan, modelPath: str
         sources.set(from.file, src);
       }
       block ??= copyBlock(plan.size);
-      if (!copyRange(src, from.offset, from.length, fd, piece.at, block)) {
+      if (!(await copyRange(src, from.offset, from.length, fd, piece.at, block))) {
         throw new ModelError(modelPath, `external data '${from.location}' ended early (it shrank while being copied)`);
       }
     }

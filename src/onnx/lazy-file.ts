@@ -152,12 +152,12 @@ export class LazyFile {
   }
 
   /** Appends file bytes [start, end) to `out` (an fd open for writing), loaded or not. */
-  copyTo(out: number, start: number, end: number): void {
+  async copyTo(out: number, start: number, end: number): Promise<void> {
     if (this.isLoaded(start, end)) {
       writeAll(out, this.buf.subarray(start, end));
       return;
     }
-    if (!copyRange(this.openFd(), start, end - start, out)) throw new UnloadedBytesError('the model file shrank while gapify was using it');
+    if (!(await copyRange(this.openFd(), start, end - start, out))) throw new UnloadedBytesError('the model file shrank while gapify was using it');
   }
 
   /** Puts file bytes [start, end) into `out` at `at`: from memory where loaded, else read from the file (not kept). */

@@ -22,6 +22,7 @@ import { ModelError } from '../errors.js';
 import { NotARegularFile, openRegularFile, type OpenedFile } from '../input-file.js';
 import { resolveOutputPath, type InputFile } from '../output-path.js';
 import { externalRef, isExternal, mapModelTensors, planExternalData, resolveExternalData, writeExternalData } from './external-data.js';
+import { Pacer } from './file-copy.js';
 import { LazyFile, ReusableBuffer, STRUCTURE_ONLY, UnloadedBytesError } from './lazy-file.js';
 import type { TensorBytes } from './tensor.js';
 import { validateModel } from './validate.js';
@@ -265,26 +266,32 @@ const tempName = (abs: string): string => `.${basename(abs)}.${process.pid}.${ra
 
 /**
  * Writes every chunk to `fd` (writev, at most IOV_MAX = 1024 buffers a call; short writes
- * finished). Chunks that are views of a lazily read file's unread bytes are copied from that file
+ * finished), yielding to the event loop every 16 MB so that a signal is handled during a long
+ * write. Chunks that are views of a lazily read file's unread bytes are copied from that file
  * instead (see LazyFile.copyTo).
  */
-function writeChunks(fd: number, chunks: readonly Uint8Array[], lazy?: LazyFile): void {
+async function writeChunks(fd: number, chunks: readonly Uint8Array[], lazy?: LazyFile): Promise<void> {
+  const pacer = new Pacer();
   let batch: Uint8Array[] = [];
-  const flush = (): void => {
+  let batchBytes = 0;
+  const flush = async (): Promise<void> => {
     writeBatch(fd, batch);
     batch = [];
+    await pacer.wrote(batchBytes);
+    batchBytes = 0;
   };
   for (const c of chunks) {
     const at = lazy?.offsetOf(c);
     if (lazy && at !== undefined && !lazy.isLoaded(at, at + c.length)) {
-      flush();
-      lazy.copyTo(fd, at, at + c.length);
+      await flush();
+      await lazy.copyTo(fd, at, at + c.length);
       continue;
     }
     batch.push(c);
-    if (batch.length === 1024) flush();
+    batchBytes += c.length;
+    if (batch.length === 1024 || batchBytes >= 1 << 24) await flush();
   }
-  flush();
+  await flush();
 }
 
 function writeBatch(fd: number, batch: readonly Uint8Array[]): void {
@@ -309,10 +316,10 @@ function writeBatch(fd: number, batch: readonly Uint8Array[]): void {
  * (ext4 and btrfs flush the data of a file that replaces another by rename), and an fsync of a 500 MB model would
  * cost more than the rest of the rewrite.
  */
-function writeNewFile(path: string, fill: (fd: number) => void): void {
+async function writeNewFile(path: string, fill: (fd: number) => Promise<void>): Promise<void> {
   const fd = openSync(path, 'wx', 0o644);
   try {
-    fill(fd);
+    await fill(fd);
   } catch (e) {
     closeSync(fd);
     try { unlinkSync(path); } catch { /* gone */ }
@@ -341,13 +348,13 @@ function cannotWrite(abs: string, e: unknown): Error {
  * `finalPath` is checked as an output (see output-path.ts; a symlink is followed) and must be
  * none of `inputs`.
  */
-export function stageChunks(finalPath: string, chunks: readonly Uint8Array[], lazy?: LazyFile, inputs: readonly InputFile[] = []): StagedFile {
+export async function stageChunks(finalPath: string, chunks: readonly Uint8Array[], lazy?: LazyFile, inputs: readonly InputFile[] = []): Promise<StagedFile> {
   installTempCleanup();
   const abs = resolveOutputPath(finalPath, { inputs });
   const tempPath = join(dirname(abs), tempName(abs));
   liveTemps.add(tempPath);
   try {
-    writeNewFile(tempPath, (fd) => writeChunks(fd, chunks, lazy));
+    await writeNewFile(tempPath, (fd) => writeChunks(fd, chunks, lazy));
   } catch (e) {
     liveTemps.delete(tempPath);
     throw cannotWrite(abs, e);
@@ -399,7 +406,7 @@ function checkModelSize(abs: string, chunks: readonly Uint8Array[]): void {
  * output model whose data file is partial. (Replacing an earlier output, a crash between the two
  * renames leaves the old model with the new data file: run again.)
  */
-export function stageModel(finalPath: string, model: ModelProto, source: ModelFile, log?: (line: string) => void): StagedFile {
+export async function stageModel(finalPath: string, model: ModelProto, source: ModelFile, log?: (line: string) => void): Promise<StagedFile> {
   checkOwnOutput(source, model);
   // The output may be the input model itself (--in-place, checked by the caller), never one of its data files.
   const [input, ...data] = inputFilesOf(source);
@@ -435,11 +442,11 @@ export function stageModel(finalPath: string, model: ModelProto, source: ModelFi
   for (const piece of plan.pieces) if ('bytes' in piece) source.lazy?.ensureView(piece.bytes);
   try {
     if (plan.size >= 64 * 1024 * 1024) log?.(`writing ${(plan.size / 2 ** 20).toFixed(0)} MB of external data to ${dataPath}`);
-    writeNewFile(tempData, (fd) => {
-      writeExternalData(fd, plan, source.path);
+    await writeNewFile(tempData, async (fd) => {
+      await writeExternalData(fd, plan, source.path);
       ftruncateSync(fd, plan.size);
     });
-    writeNewFile(tempModel, (fd) => writeChunks(fd, chunks, source.lazy));
+    await writeNewFile(tempModel, (fd) => writeChunks(fd, chunks, source.lazy));
   } catch (e) {
     remove();
     throw cannotWrite(abs, e);
