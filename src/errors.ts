@@ -60,13 +60,17 @@ export class SizeLocked<Report = unknown> extends VerificationError {
 /** The wire format is broken at `path` (a field path like `graph.node[3].attribute[0]`). */
 export class WireError extends Error {
   constructor(
-    message: string,
+    /** What is wrong, without where. */
+    readonly reason: string,
     readonly path: string,
   ) {
-    super(path ? `${path}: ${message}` : message);
+    super(path ? `${path}: ${reason}` : reason);
     this.name = 'WireError';
   }
 }
+
+/** Decoding would take more memory than gapify allows itself: the file is not broken, it is too big. */
+export class DecodeBudgetError extends WireError {}
 
 /** A tensor's data contradicts its dims or dtype. */
 export class TensorError extends Error {}

@@ -97,8 +97,15 @@ export class GraphView {
   private readonly sparse: ReadonlySet<string>;
   /** Names used inside subgraphs: a new name must avoid them too. */
   private readonly nestedNames = new Set<string>();
-  private names = new Set<string>();
+  /**
+   * Every name ever used, for uniqueName: built on first use (analysis alone never needs it), then
+   * only added to — a name an edit removed stays taken, which costs nothing and saves rebuilding.
+   */
+  private names: Set<string> | undefined;
+  /** The indexes (and the names, and the order) no longer describe `nodes`. */
   private dirty = true;
+  /** topologicalOrder's answer while nothing changed: analysis asks for it more than once. */
+  private order: NodeProto[] | undefined;
 
   constructor(
     readonly original: GraphProto,
@@ -118,33 +125,43 @@ export class GraphView {
     }
   }
 
+  // Memory: a graph of millions of nodes is legal, so these indexes hold one entry per value and
+  // nothing per node that they can do without (a list starts as [n], not as [] grown by push, which
+  // reserves 17 slots).
   private index(): void {
     if (!this.dirty) return;
     this.producerIndex.clear();
     this.consumerIndex.clear();
-    this.names.clear();
-    for (const i of this.inputs) if (i.name) this.names.add(i.name);
-    for (const k of this.initializers.keys()) this.names.add(k);
-    for (const k of this.sparse) this.names.add(k);
-    for (const k of this.nestedNames) this.names.add(k);
+    this.order = undefined;
     for (const n of this.nodes) {
-      if (n.name) this.names.add(n.name);
-      for (const o of n.output) {
-        if (!o) continue;
-        this.producerIndex.set(o, n);
-        this.names.add(o);
-      }
-      const reads = [...n.input, ...(this.implicitReads.get(n) ?? [])];
-      for (const i of reads) {
-        if (!i) continue;
-        let list = this.consumerIndex.get(i);
-        if (!list) this.consumerIndex.set(i, (list = []));
-        // A node's reads are indexed together, so a repeat can only be the last entry: checking
-        // the whole list instead would make a value read by n nodes cost O(n²).
-        if (list[list.length - 1] !== n) list.push(n);
-      }
+      for (const o of n.output) if (o) this.producerIndex.set(o, n);
+      this.addReads(n, n.input);
+      const implicit = this.implicitReads.get(n);
+      if (implicit) this.addReads(n, implicit);
     }
     this.dirty = false;
+  }
+
+  private addReads(n: NodeProto, reads: readonly string[]): void {
+    for (const i of reads) {
+      if (!i) continue;
+      const list = this.consumerIndex.get(i);
+      if (!list) this.consumerIndex.set(i, [n]);
+      // A node's reads are indexed together, so a repeat can only be the last entry: checking
+      // the whole list instead would make a value read by n nodes cost O(n²).
+      else if (list[list.length - 1] !== n) list.push(n);
+    }
+  }
+
+  private allNames(): Set<string> {
+    if (this.names) return this.names;
+    const names = new Set<string>([...this.sparse, ...this.nestedNames, ...this.initializers.keys()]);
+    for (const i of this.inputs) if (i.name) names.add(i.name);
+    for (const n of this.nodes) {
+      if (n.name) names.add(n.name);
+      for (const o of n.output) if (o) names.add(o);
+    }
+    return (this.names = names);
   }
 
   /** Call after editing `nodes`, `inputs` or `outputs` directly. */
@@ -222,10 +239,10 @@ export class GraphView {
 
   /** A fresh value or node name derived from `base` that clashes with nothing in the graph. */
   uniqueName(base: string): string {
-    this.index();
+    const names = this.allNames();
     let name = base;
-    for (let i = 1; this.names.has(name); i++) name = `${base}_${i}`;
-    this.names.add(name);
+    for (let i = 1; names.has(name); i++) name = `${base}_${i}`;
+    names.add(name);
     return name;
   }
 
@@ -340,35 +357,41 @@ export class GraphView {
    * with its nodes listed backwards must not cost O(n²).
    */
   topologicalOrder(): NodeProto[] {
-    const available = new Set<string>(['', ...this.sparse]);
-    for (const i of this.inputs) if (i.name) available.add(i.name);
-    for (const k of this.initializers.keys()) available.add(k);
+    this.index();
+    if (this.order) return this.order;
+    const given = new Set<string>(['', ...this.sparse, ...this.initializers.keys()]);
+    for (const i of this.inputs) if (i.name) given.add(i.name);
     const nodes = this.nodes;
-    const produced = new Set<string>();
-    for (const n of nodes) for (const o of n.output) if (o) produced.add(o);
-    // For each node, how many of the values it reads are still to come; for each such value, who waits.
-    const missing = new Array<number>(nodes.length).fill(0);
-    const waiting = new Map<string, number[]>();
+    // For each node, how many of the values it reads are still to come; for each such value, who
+    // waits (one node as a number, more as a list: most values have one reader).
+    const missing = new Int32Array(nodes.length);
+    const waiting = new Map<string, number | number[]>();
+    const wait = (n: NodeProto, k: number, i: string): void => {
+      if (given.has(i)) return;
+      if (!this.producerIndex.has(i)) throw new GraphStructureError(`node '${n.name || n.op_type}' reads '${i}', which no node, input or initializer produces`);
+      missing[k]!++;
+      const w = waiting.get(i);
+      if (w === undefined) waiting.set(i, k);
+      else if (typeof w === 'number') waiting.set(i, [w, k]);
+      else w.push(k);
+    };
     nodes.forEach((n, k) => {
-      for (const i of new Set([...n.input, ...(this.implicitReads.get(n) ?? [])])) {
-        if (available.has(i)) continue;
-        if (!produced.has(i)) throw new GraphStructureError(`node '${n.name || n.op_type}' reads '${i}', which no node, input or initializer produces`);
-        missing[k]!++;
-        let w = waiting.get(i);
-        if (!w) waiting.set(i, (w = []));
-        w.push(k);
-      }
+      const implicit = this.implicitReads.get(n);
+      for (const i of distinct(n.input, implicit)) wait(n, k, i);
     });
     const ready = new IndexHeap();
     missing.forEach((m, k) => { if (m === 0) ready.push(k); });
     const order: NodeProto[] = [];
+    const release = (w: number): void => { if (--missing[w]! === 0) ready.push(w); };
     for (let k = ready.pop(); k !== undefined; k = ready.pop()) {
       const n = nodes[k]!;
       order.push(n);
       for (const o of n.output) {
-        if (!o || available.has(o)) continue;
-        available.add(o);
-        for (const w of waiting.get(o) ?? []) if (--missing[w]! === 0) ready.push(w);
+        const w = o ? waiting.get(o) : undefined;
+        if (w === undefined) continue;
+        waiting.delete(o);
+        if (typeof w === 'number') release(w);
+        else w.forEach(release);
       }
     }
     if (order.length < nodes.length) {
@@ -376,12 +399,12 @@ export class GraphView {
       const names = pending.slice(0, 3).map((n) => `'${n.name || n.op_type}'`).join(', ');
       throw new GraphStructureError(`the graph has a cycle through ${names}${pending.length > 3 ? ', …' : ''}`);
     }
-    return order;
+    return (this.order = order);
   }
 
   /** Sorts `nodes` topologically in place. */
   sort(): void {
-    this.nodes = this.topologicalOrder();
+    this.nodes = [...this.topologicalOrder()];
     this.dirty = true;
   }
 
@@ -417,6 +440,13 @@ export class GraphView {
       value_info: this.valueInfo,
     };
   }
+}
+
+/** The names in `a` then `b`, each once, without a Set for the few inputs a node usually has. */
+function distinct(a: readonly string[], b: readonly string[] = []): readonly string[] {
+  const all = b.length ? [...a, ...b] : a;
+  if (all.length > 16) return [...new Set(all)];
+  return all.every((x, i) => all.indexOf(x) === i) ? all : all.filter((x, i) => all.indexOf(x) === i);
 }
 
 /** A min-heap of node indexes (topologicalOrder's ready list). */

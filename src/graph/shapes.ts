@@ -104,8 +104,9 @@ interface State {
 
 /** What a handler sees: its node's inputs, attributes, and where to put output types and values. */
 class Ctx {
-  readonly outTypes = new Map<number, number>();
-  readonly outVecs = new Map<number, Dim[]>();
+  // Made on first use: most nodes set neither, and a graph may have millions of nodes.
+  private outTypes: Map<number, number> | undefined;
+  private outVecs: Map<number, Dim[]> | undefined;
   constructor(
     readonly node: NodeProto,
     readonly opset: number,
@@ -164,10 +165,16 @@ class Ctx {
     return attrString(this.node, name);
   }
   setType(k: number, t: number): void {
-    this.outTypes.set(k, t);
+    (this.outTypes ??= new Map()).set(k, t);
   }
   setVec(k: number, v: Dim[]): void {
-    this.outVecs.set(k, v);
+    (this.outVecs ??= new Map()).set(k, v);
+  }
+  outType(k: number): number | undefined {
+    return this.outTypes?.get(k);
+  }
+  outVec(k: number): Dim[] | undefined {
+    return this.outVecs?.get(k);
   }
 }
 
@@ -779,9 +786,9 @@ export class ShapeRun {
       // Declared value_info fills only what inference couldn't compute.
       const s = computed && declShape?.length === computed.length ? computed.map((d, i) => d ?? declShape[i]) : (computed ?? declShape);
       if (s) st.shapes.set(name, s);
-      const t = (outs && (c.outTypes.get(k) ?? c.type(0))) || decl?.elem_type;
+      const t = (outs && (c.outType(k) ?? c.type(0))) || decl?.elem_type;
       if (t) st.types.set(name, t);
-      const v = outs && c.outVecs.get(k);
+      const v = outs && c.outVec(k);
       const len = s?.length === 0 ? 1 : s?.length === 1 ? s[0] : undefined;
       if (v && v.length === len && len <= MAX_VALUE_ELEMS) st.vecs.set(name, v.map((d) => (isNum(d) && !Number.isFinite(d) ? undefined : d)));
     });

@@ -16,9 +16,9 @@ import { fileURLToPath } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import protobuf from 'protobufjs';
 import { UNKNOWN, type I64 } from './schema.js';
-import { WireError } from '../errors.js';
+import { DecodeBudgetError, WireError } from '../errors.js';
 
-export { WireError };
+export { DecodeBudgetError, WireError };
 
 /** The bytes a decoded message was read from; non-enumerable so a spread copy does not inherit it. */
 export const SOURCE: unique symbol = Symbol('onnx.sourceBytes');
@@ -36,44 +36,58 @@ export interface DecodeLimits {
   maxHeapBytes: number;
 }
 
-const DEFAULT_LIMITS: DecodeLimits = { maxDepth: 64, maxHeapBytes: Math.floor(getHeapStatistics().heap_size_limit / 2) };
-
-/** What decoding may still allocate (see DecodeLimits.maxHeapBytes). */
-interface HeapBudget {
-  left: number;
-  readonly limit: number;
+export interface DecodeOptions extends Partial<DecodeLimits> {
+  /**
+   * Remember each message's bytes (SOURCE), so that the unchanged ones are written back verbatim
+   * (default true). Without them a message costs ~140 bytes less: for reading only (lint).
+   */
+  keepSource?: boolean;
+  /** Filled with the heap the decoded messages take, as estimated against maxHeapBytes. */
+  stats?: { heapBytes: number };
 }
 
-// Heap estimates, in bytes, measured on V8 (x64) with some margin: a frozen message object with
-// its SOURCE view; per repeated field, the empty frozen array (or typed array, for floats) every
-// decoded message carries; a number in a repeated field; a view (bytes field, unknown field,
-// packed float run); a string's header.
-const COST_MESSAGE = 160;
-const COST_REPEATED_FIELD = 64;
-const COST_TYPED_FIELD = 192;
+const DEFAULT_LIMITS: DecodeLimits = { maxDepth: 64, maxHeapBytes: Math.floor(getHeapStatistics().heap_size_limit / 2) };
+
+/** One decode's state: what it may still allocate (see DecodeLimits.maxHeapBytes), and its options. */
+interface DecodeState {
+  left: number;
+  readonly limit: number;
+  readonly maxDepth: number;
+  readonly keepSource: boolean;
+  /** Strings of the fields in INTERNED, one copy each (op types repeat millions of times). */
+  readonly interned: Map<string, string>;
+}
+
+// Heap estimates, in bytes, measured on V8 (x64, Node 20) with a margin, so that the estimate
+// stays above what decoding really takes (npm run bench prints both): a frozen message object;
+// its SOURCE view and the property holding it; a repeated field's own array once it has entries
+// (absent ones share one empty array); an entry of it; a number; a view (bytes field, unknown
+// field, packed float run); a string's header.
+const COST_MESSAGE = 112;
+const COST_SOURCE = 160;
+const COST_LIST = 48;
+const COST_ENTRY = 8;
 const COST_NUMBER = 32;
 const COST_VIEW = 128;
 const COST_STRING = 32;
 
-function charge(budget: HeapBudget, bytes: number, path: string): void {
-  budget.left -= bytes;
-  if (budget.left < 0) {
-    throw new WireError(`too big to decode: its messages would take more than ${Math.round(budget.limit / 2 ** 20)} MB of memory`, path);
+function charge(state: DecodeState, bytes: number, path: string): void {
+  state.left -= bytes;
+  if (state.left < 0) {
+    throw new DecodeBudgetError(`too big to decode: its messages would take more than ${Math.round(state.limit / 2 ** 20)} MB of memory`, path);
   }
 }
 
-const messageCosts = new Map<MessageInfo, number>();
+/** Fields whose few distinct values repeat across a model: decoded to one shared string each. */
+const INTERNED = new Set(['onnx.NodeProto.op_type', 'onnx.NodeProto.domain', 'onnx.AttributeProto.name', 'onnx.OperatorSetIdProto.domain', 'onnx.TensorShapeProto.Dimension.dim_param']);
+/** Distinct strings kept per decode: a crafted model with millions of op types gains nothing from the table. */
+const MAX_INTERNED = 4096;
 
-function messageCost(info: MessageInfo): number {
-  let cost = messageCosts.get(info);
-  if (cost === undefined) {
-    cost = COST_MESSAGE;
-    for (const f of info.ordered) {
-      if (f.repeated) cost += f.kind === 'float' || f.kind === 'double' ? COST_TYPED_FIELD : COST_REPEATED_FIELD;
-    }
-    messageCosts.set(info, cost);
-  }
-  return cost;
+function intern(state: DecodeState, s: string): string {
+  const known = state.interned.get(s);
+  if (known !== undefined) return known;
+  if (state.interned.size < MAX_INTERNED) state.interned.set(s, s);
+  return s;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -89,6 +103,8 @@ interface FieldInfo {
   readonly kind: ScalarKind | 'message';
   readonly repeated: boolean;
   readonly packed: boolean;
+  /** Decode to a shared string (see INTERNED). */
+  readonly intern: boolean;
   /** For kind 'message'. */
   message?: MessageInfo;
 }
@@ -157,7 +173,10 @@ function loadSchema(): Map<string, MessageInfo> {
       } else {
         kind = f.type as ScalarKind;
       }
-      const field: FieldInfo = { name: f.name, id: f.id, kind, repeated: f.repeated, packed: f.repeated && f.packed && kind !== 'message' && kind !== 'string' && kind !== 'bytes' };
+      const field: FieldInfo = {
+        name: f.name, id: f.id, kind, repeated: f.repeated, packed: f.repeated && f.packed && kind !== 'message' && kind !== 'string' && kind !== 'bytes',
+        intern: INTERNED.has(`${info.name}.${f.name}`),
+      };
       if (message) field.message = message;
       info.byId.set(f.id, field);
       info.ordered.push(field);
@@ -378,15 +397,33 @@ function typedArrayOf(kind: 'float' | 'double', buf: Uint8Array, start: number, 
   return kind === 'float' ? new Float32Array(copy.buffer, 0, count) : new Float64Array(copy.buffer, 0, count);
 }
 
+// Memory per decoded message decides how big a graph gapify can read (a NodeProto of a long chain
+// is ~28 bytes on the wire). So: an absent repeated field is one frozen empty array shared by all
+// messages (a NodeProto has five repeated fields, most of them empty), and a filled one is copied
+// to its exact length once decoded (an array grown by push keeps room for 17 entries).
+const EMPTY_LIST: readonly unknown[] = Object.freeze([]);
+const EMPTY_FLOATS = Object.freeze(new Float32Array(0));
+const EMPTY_DOUBLES = Object.freeze(new Float64Array(0));
+
 function newRepeated(field: FieldInfo): unknown {
-  if (field.kind === 'float') return new Float32Array(0);
-  if (field.kind === 'double') return new Float64Array(0);
-  return [];
+  if (field.kind === 'float') return EMPTY_FLOATS;
+  if (field.kind === 'double') return EMPTY_DOUBLES;
+  return EMPTY_LIST;
 }
 
-function decodeMessage(info: MessageInfo, r: Reader, end: number, path: string, depth: number, limits: DecodeLimits, budget: HeapBudget): Record<string | symbol, unknown> {
-  if (depth > limits.maxDepth) throw new WireError(`messages nested deeper than ${limits.maxDepth}`, path);
-  charge(budget, messageCost(info), path);
+/** The array of repeated field `name` of `msg`, made growable on first use. */
+function growable(msg: Record<string | symbol, unknown>, name: string, state: DecodeState, path: string): unknown[] {
+  let arr = msg[name] as unknown[];
+  if (arr === EMPTY_LIST) {
+    charge(state, COST_LIST, path);
+    msg[name] = arr = [];
+  }
+  return arr;
+}
+
+function decodeMessage(info: MessageInfo, r: Reader, end: number, path: string, depth: number, state: DecodeState): Record<string | symbol, unknown> {
+  if (depth > state.maxDepth) throw new WireError(`messages nested deeper than ${state.maxDepth}`, path);
+  charge(state, COST_MESSAGE + (state.keepSource ? COST_SOURCE : 0), path);
   const start = r.pos;
   const msg: Record<string | symbol, unknown> = {};
   for (const f of info.ordered) if (f.repeated) msg[f.name] = newRepeated(f);
@@ -412,7 +449,7 @@ function decodeMessage(info: MessageInfo, r: Reader, end: number, path: string, 
     if (!field || (wire !== wireTypeOf(field.kind) && !(field.repeated && wire === WIRE_LEN && field.kind !== 'message' && field.kind !== 'string' && field.kind !== 'bytes'))) {
       // Unknown field, or a known number with a foreign wire type: keep it verbatim.
       r.skip(wire, fieldPath);
-      charge(budget, COST_VIEW, fieldPath);
+      charge(state, COST_VIEW, fieldPath);
       (unknown ??= []).push(r.buf.subarray(tagStart, r.pos));
       continue;
     }
@@ -424,14 +461,14 @@ function decodeMessage(info: MessageInfo, r: Reader, end: number, path: string, 
       const stop = r.pos + len;
       if (field.kind === 'float' || field.kind === 'double') {
         if (len % (field.kind === 'float' ? 4 : 8) !== 0) throw new WireError(`packed ${field.kind}s: ${len} bytes is not a whole number of values`, fieldPath);
-        charge(budget, COST_VIEW, fieldPath);
+        charge(state, COST_VIEW, fieldPath);
         floatPart(field.name, typedArrayOf(field.kind, r.buf, r.pos, len));
         r.pos = stop;
       } else {
-        const arr = msg[field.name] as unknown[];
+        const arr = growable(msg, field.name, state, fieldPath);
         const sub = new Reader(r.buf, r.pos, stop);
         while (sub.pos < stop) {
-          charge(budget, COST_NUMBER, fieldPath);
+          charge(state, COST_NUMBER, fieldPath);
           arr.push(wireTypeOf(field.kind) === WIRE_VARINT ? decodeVarintScalar(field, sub.varint(fieldPath)) : readFixed(sub, field, fieldPath));
         }
         r.pos = stop;
@@ -446,21 +483,22 @@ function decodeMessage(info: MessageInfo, r: Reader, end: number, path: string, 
         r.need(len, fieldPath);
         const idx = field.repeated ? `[${(msg[field.name] as unknown[]).length}]` : '';
         const stop = r.pos + len;
-        value = decodeMessage(field.message!, r, stop, fieldPath + idx, depth + 1, limits, budget);
+        value = decodeMessage(field.message!, r, stop, fieldPath + idx, depth + 1, state);
         break;
       }
       case 'string': {
         const len = r.uint(fieldPath);
         r.need(len, fieldPath);
-        charge(budget, COST_STRING + len, fieldPath);
+        charge(state, COST_STRING + len, fieldPath);
         value = decodeName(r.buf.subarray(r.pos, r.pos + len));
+        if (field.intern) value = intern(state, value as string);
         r.pos += len;
         break;
       }
       case 'bytes': {
         const len = r.uint(fieldPath);
         r.need(len, fieldPath);
-        charge(budget, COST_VIEW, fieldPath);
+        charge(state, COST_VIEW, fieldPath);
         value = r.buf.subarray(r.pos, r.pos + len);
         r.pos += len;
         break;
@@ -471,13 +509,14 @@ function decodeMessage(info: MessageInfo, r: Reader, end: number, path: string, 
       default:
         value = decodeVarintScalar(field, r.varint(fieldPath));
     }
-    if (field.repeated && field.kind !== 'message' && field.kind !== 'string' && field.kind !== 'bytes') charge(budget, COST_NUMBER, fieldPath);
+    if (field.repeated && field.kind !== 'message' && field.kind !== 'string' && field.kind !== 'bytes') charge(state, COST_NUMBER, fieldPath);
+    else if (field.repeated) charge(state, COST_ENTRY, fieldPath);
     // A singular message given twice is merged by protobuf parsers (onnxruntime would see a graph
     // with every node twice); keeping one copy would make gapify read another model than they do.
     if (!field.repeated && field.kind === 'message' && msg[field.name] !== undefined) throw new WireError('given more than once (protobuf parsers merge the copies)', fieldPath);
     if (!field.repeated) msg[field.name] = value;
     else if (field.kind === 'float' || field.kind === 'double') floatPart(field.name, value as number);
-    else (msg[field.name] as unknown[]).push(value);
+    else growable(msg, field.name, state, fieldPath).push(value);
   }
   if (r.pos !== end) throw new WireError('message overruns its declared length', path);
   if (floatParts) {
@@ -499,20 +538,23 @@ function decodeMessage(info: MessageInfo, r: Reader, end: number, path: string, 
     }
   }
   if (unknown) msg[UNKNOWN] = Object.freeze(unknown);
-  Object.defineProperty(msg, SOURCE, { value: r.buf.subarray(start, end), enumerable: false });
+  if (state.keepSource) Object.defineProperty(msg, SOURCE, { value: r.buf.subarray(start, end), enumerable: false });
   for (const f of info.ordered) {
-    if (f.repeated && Array.isArray(msg[f.name])) Object.freeze(msg[f.name]);
+    const v = msg[f.name];
+    if (f.repeated && v !== EMPTY_LIST && Array.isArray(v)) msg[f.name] = Object.freeze(v.slice());
   }
   return Object.freeze(msg);
 }
 
 /** Decodes `bytes` as the message `typeName` (e.g. 'onnx.ModelProto'). Throws WireError. */
-export function decode<T>(typeName: string, bytes: Uint8Array, limits: Partial<DecodeLimits> = {}): T {
+export function decode<T>(typeName: string, bytes: Uint8Array, options: DecodeOptions = {}): T {
   const info = messageInfo(typeName);
   const r = new Reader(bytes, 0, bytes.length);
-  const all = { ...DEFAULT_LIMITS, ...limits };
-  const budget: HeapBudget = { left: all.maxHeapBytes, limit: all.maxHeapBytes };
-  return decodeMessage(info, r, bytes.length, typeName.replace(/^onnx\./, ''), 0, all, budget) as T;
+  const { maxDepth, maxHeapBytes } = { ...DEFAULT_LIMITS, ...options };
+  const state: DecodeState = { left: maxHeapBytes, limit: maxHeapBytes, maxDepth, keepSource: options.keepSource ?? true, interned: new Map() };
+  const msg = decodeMessage(info, r, bytes.length, typeName.replace(/^onnx\./, ''), 0, state) as T;
+  if (options.stats) options.stats.heapBytes = maxHeapBytes - state.left;
+  return msg;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -579,13 +621,14 @@ function scalarSize(field: FieldInfo, v: unknown, cache: SizeCache): number {
 }
 
 function sizeOf(info: MessageInfo, msg: Record<string | symbol, unknown>, cache: SizeCache): number {
+  const src = msg[SOURCE] as Uint8Array | undefined;
+  // A message written as its source bytes costs nothing to size: not cached, which for a graph of
+  // millions of unchanged nodes would be a map entry per node.
+  if (cache.reuse && src && Object.isFrozen(msg)) return src.length;
   const known = cache.sizes.get(msg);
   if (known !== undefined) return known;
-  const src = msg[SOURCE] as Uint8Array | undefined;
   let size = 0;
-  if (cache.reuse && src && Object.isFrozen(msg)) {
-    size = src.length;
-  } else {
+  {
     for (const f of info.ordered) {
       const v = msg[f.name];
       if (v === undefined || v === null) continue;

@@ -15,9 +15,10 @@
 
 import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, renameSync, rmSync, unlinkSync, writevSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { getHeapStatistics } from 'node:v8';
 import { basename, dirname, join, resolve } from 'node:path';
-import { decode, encodeChunks, WireError } from './codec.js';
-import type { ModelProto, TensorProto } from './schema.js';
+import { decode, DecodeBudgetError, encodeChunks, WireError } from './codec.js';
+import type { GraphProto, ModelProto, TensorProto } from './schema.js';
 import { ModelError } from '../errors.js';
 import { NotARegularFile, openRegularFile, type OpenedFile } from '../input-file.js';
 import { resolveOutputPath, type InputFile } from '../output-path.js';
@@ -97,12 +98,69 @@ function readWholeFile(path: string): Uint8Array {
   }
 }
 
-/** Decodes and checks a model already in memory. `path` names it in errors and anchors external data. */
-export function parseModel(path: string, bytes: Uint8Array, lazy?: LazyFile): ModelFile {
+// Memory. A graph of millions of nodes is legal, and V8 kills the process outright when its heap
+// is exhausted, so what a model will take is estimated before it is taken: the decoder charges
+// each message as it builds it (codec.ts), and the analysis every command runs next — graph
+// indexes, topological order, shape inference, tail walks — is charged per node here, once the
+// nodes are counted. Both together must fit in HEAP_SHARE of V8's heap limit; past it the model is
+// refused with a ModelError (lint: a finding for that file, then the next file) instead of
+// crashing. The rest of the heap is headroom for the garbage collector, which slows to a crawl
+// near the limit. `npm run bench` prints what the estimates and the process really take.
+
+/** The share of V8's heap limit one model may take, decoded and analysed. */
+const HEAP_SHARE = 0.7;
+/**
+ * Heap the analysis takes per node (bytes), measured on long chains (GraphView ~120, shapes ~140,
+ * topological order ~60 while it runs, the tail walk and pins a little) with a margin.
+ */
+export const ANALYSIS_BYTES_PER_NODE = 450;
+
+function heapBudget(): number {
+  return Math.floor(getHeapStatistics().heap_size_limit * HEAP_SHARE);
+}
+
+/** Nodes of the model: its graph, subgraphs, training graphs and functions. */
+export function countNodes(model: ModelProto): number {
+  let n = 0;
+  const graph = (g: GraphProto): void => {
+    n += g.node.length;
+    for (const node of g.node) {
+      for (const a of node.attribute) {
+        if (a.g) graph(a.g);
+        a.graphs.forEach(graph);
+      }
+    }
+  };
+  if (model.graph) graph(model.graph);
+  for (const ti of model.training_info) {
+    if (ti.initialization) graph(ti.initialization);
+    if (ti.algorithm) graph(ti.algorithm);
+  }
+  for (const f of model.functions) n += f.node.length;
+  return n;
+}
+
+function checkAnalysisBudget(path: string, model: ModelProto, decodedBytes: number, budget: number): void {
+  const nodes = countNodes(model);
+  const analysis = nodes * ANALYSIS_BYTES_PER_NODE;
+  if (decodedBytes + analysis <= budget) return;
+  const mb = (b: number): string => `${Math.ceil(b / 2 ** 20)} MB`;
+  throw new ModelError(path, `too big to analyse: ${nodes} nodes need about ${mb(analysis)} on top of the ${mb(decodedBytes)} the model takes, over the ${mb(budget)} gapify allows itself (${HEAP_SHARE * 100}% of the heap limit; raise it with node --max-old-space-size)`);
+}
+
+/**
+ * Decodes and checks a model already in memory. `path` names it in errors and anchors external
+ * data. `readOnly`: the model will not be written (lint), so its messages need not remember their
+ * bytes (see DecodeOptions.keepSource); encoding it still works, message by message.
+ */
+export function parseModel(path: string, bytes: Uint8Array, lazy?: LazyFile, readOnly = false): ModelFile {
   let model: ModelProto;
+  const budget = heapBudget();
+  const decoded = { heapBytes: 0 };
   try {
-    model = decode<ModelProto>('onnx.ModelProto', bytes);
+    model = decode<ModelProto>('onnx.ModelProto', bytes, { keepSource: !readOnly, maxHeapBytes: budget, stats: decoded });
   } catch (e) {
+    if (e instanceof DecodeBudgetError) throw new ModelError(path, `${e.reason} (${HEAP_SHARE * 100}% of the heap limit; raise it with node --max-old-space-size)`);
     if (e instanceof WireError) throw new ModelError(path, `not an ONNX model (${e.message})`);
     throw e;
   }
@@ -120,6 +178,7 @@ export function parseModel(path: string, bytes: Uint8Array, lazy?: LazyFile): Mo
     throw new ModelError(path, `unsupported opset ${v ?? '(none)'}: gapify handles opsets ${MIN_OPSET} to ${MAX_OPSET}`);
   }
   validateModel(path, model);
+  checkAnalysisBudget(path, model, decoded.heapBytes, budget);
   const abs = resolve(path);
   const external = resolveExternalData(abs);
   const tensorBytes: TensorBytes = (t) => {
@@ -172,7 +231,7 @@ export function readModelLazy(path: string, options: LazyReadOptions): ModelFile
   if (!options.keepOpen) lazy.close();
   if (!options.reuse) ownBuffers.add(lazy.buf.buffer); // a shared buffer is not this model's to free
   try {
-    return parseModel(abs, lazy.buf, lazy);
+    return parseModel(abs, lazy.buf, lazy, !options.keepOpen);
   } catch (e) {
     lazy.close();
     throw e;
