@@ -12,13 +12,16 @@
 //   4. `gapify lint` of a folder of torchvision-shaped models (large-models.ts's zoo, 3.1 GB) plus
 //      fixtures/ against `cat` of the same files, page cache warm, and the bytes lint read (the
 //      `rchar` of /proc/<pid>/io, less that of `gapify --version`: Node and gapify's own modules).
+//   5. big graphs (skip with --no-big-graphs): `gapify lint` on a 3.64 M-node chain (~100 MB) — time,
+//      nodes per second, peak RSS; the heap per node of each stage against the budget's estimates;
+//      the rewrite of a 1 M-node chain; models with 10 M metadata entries.
 //
 // Models: a generated VGG16-shaped model (553 MB, inline weights), a generated model whose 2.2 GB
 // weight is external data (skip with --no-large), and fixtures/*.onnx. Generated models go to a
 // fresh folder under os.tmpdir(), deleted at the end. Every timed run starts after `sync`, so
 // write-back of the previous run's output does not slow the next one down.
 //
-//   node dist/scripts/bench.js [--no-large] [--reps N] [--only SUBSTRING] [--lint-only | --no-lint]
+//   node dist/scripts/bench.js [--no-large] [--no-big-graphs] [--reps N] [--only SUBSTRING] [--lint-only | --no-lint]
 
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -26,6 +29,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { writeHugeExternal, writeVgg16, writeZoo } from './large-models.js';
+import { writeChainModel, writeMetadataModel } from './big-graphs.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..', '..');
@@ -254,6 +258,91 @@ function lintVsCat(scratch: string, reps: number, log: (s: string) => void): str
     + `(bytes lint read: rchar of the lint process less that of \`gapify --version\`, ${own === undefined ? '–' : mb(own)}, which Node and gapify's modules account for)`;
 }
 
+/**
+ * `--heap-per-node MODEL NODES`: (run with --expose-gc) the heap each stage of an analysis keeps per
+ * node — read as lint reads (no source views), then as the rewrite reads — next to what the
+ * budget (model-io.ts) estimates. Prints one JSON line.
+ */
+async function heapPerNode(path: string, nodes: number): Promise<void> {
+  const { readModelLazy, releaseModel, ANALYSIS_BYTES_PER_NODE } = await import('../src/onnx/model-io.js');
+  const { decode } = await import('../src/onnx/codec.js');
+  const { analyzeModel } = await import('../src/rewrite/index.js');
+  const gc = (globalThis as { gc?: () => void }).gc!;
+  const heap = (): number => {
+    gc();
+    gc();
+    return process.memoryUsage().heapUsed;
+  };
+  const bytes = readFileSync(path);
+  const est = (keepSource: boolean): number => {
+    const stats = { heapBytes: 0 };
+    decode('onnx.ModelProto', bytes, { keepSource, stats });
+    return stats.heapBytes / nodes;
+  };
+  const estimate = { lint: est(false), rewrite: est(true), analysis: ANALYSIS_BYTES_PER_NODE };
+  const h0 = heap();
+  const lintFile = readModelLazy(path, { keepOpen: false });
+  const h1 = heap();
+  const analysis = analyzeModel(lintFile, new Map([['x', [1, 16, 4, 4]]]));
+  const h2 = heap();
+  void analysis.findings.length;
+  const rewriteFile = readModelLazy(path, { keepOpen: true });
+  const h3 = heap();
+  releaseModel(rewriteFile);
+  const perNode = (b: number): number => Math.round(b / nodes);
+  console.log(JSON.stringify({ estimate: { lint: Math.round(estimate.lint), rewrite: Math.round(estimate.rewrite), analysis: estimate.analysis }, measured: { lint: perNode(h1 - h0), analysis: perNode(h2 - h1), rewrite: perNode(h3 - h2) } }));
+}
+
+/** Section 5: models big in structure rather than in weights. */
+function bigGraphs(scratch: string, log: (s: string) => void): void {
+  const dir = join(scratch, 'big-graphs');
+  mkdirSync(dir);
+  const CHAIN = 3_640_000;
+  log(`big graphs: writing a ${CHAIN}-node chain`);
+  const chain = join(dir, 'chain.onnx');
+  writeChainModel(chain, CHAIN);
+  log('big graphs: gapify lint on it');
+  const lint = run(process.execPath, [CLI, 'lint', chain, '--format', 'json'], scratch);
+  const ok = lint.status === 0 && lint.stdout.includes('rewritable-tail');
+  const rows: string[][] = [[`gapify lint, ${(CHAIN / 1e6).toFixed(2)} M-node chain`, mb(fileSize(chain)), ok ? sec(lint.seconds) : `exit ${lint.status}`,
+    `${Math.round(CHAIN / lint.seconds / 1000)} k nodes/s`, mb(lint.rss), lint.rss === undefined ? '–' : `${Math.round(lint.rss / CHAIN)} B`]];
+  rmSync(chain);
+
+  const MID = 1_000_000;
+  const mid = join(dir, 'chain-1m.onnx');
+  writeChainModel(mid, MID);
+  log('big graphs: gapify --no-verify on a 1 M-node chain');
+  const rewrite = run(process.execPath, [CLI, mid, '-o', join(dir, 'out.onnx'), '--no-verify'], scratch);
+  rows.push([`gapify --no-verify, ${MID / 1e6} M-node chain`, mb(fileSize(mid)), rewrite.status === 0 ? sec(rewrite.seconds) : `exit ${rewrite.status}`,
+    `${Math.round(MID / rewrite.seconds / 1000)} k nodes/s`, mb(rewrite.rss), rewrite.rss === undefined ? '–' : `${Math.round(rewrite.rss / MID)} B`]);
+  rmSync(join(dir, 'out.onnx'), { force: true });
+
+  log('big graphs: heap per node, measured against the estimates');
+  const probe = spawnSync(process.execPath, ['--expose-gc', SELF, '--heap-per-node', mid, String(MID)], { encoding: 'utf8' });
+  rmSync(mid);
+
+  const meta = join(dir, 'meta.onnx');
+  writeMetadataModel(meta, 10_000_000);
+  log('big graphs: 10 M metadata entries');
+  for (const [what, args] of [['gapify lint', ['lint', meta]], ['gapify --no-verify', [meta, '-o', join(dir, 'meta.out.onnx'), '--no-verify']]] as const) {
+    const r = run(process.execPath, [CLI, ...args], scratch);
+    const outcome = r.status === 0 ? sec(r.seconds) : `${sec(r.seconds)}, exit ${r.status}: ${(r.stderr.trim().split('\n').pop() ?? '').replace(/^gapify: \S+: /, '').slice(0, 60)}`;
+    rows.push([`${what}, 10 M metadata entries`, mb(fileSize(meta)), outcome, '', mb(r.rss), '']);
+  }
+
+  console.log('\n### big graphs: structure, not weights (one run each)\n');
+  console.log(table(['run', 'size', 'time', 'throughput', 'peak RSS', 'RSS per node'], rows));
+  if (probe.status === 0) {
+    const h = JSON.parse(probe.stdout.trim().split('\n').pop()!) as { estimate: Record<string, number>; measured: Record<string, number> };
+    console.log(`\nHeap per node of a 1 M-node chain (after a full GC), measured vs the budget's estimate (model-io.ts): decoded for lint ${h.measured.lint} B vs ${h.estimate.lint} B, `
+      + `the analysis ${h.measured.analysis} B vs ${h.estimate.analysis} B, decoded for a rewrite (with source views) ${h.measured.rewrite} B vs ${h.estimate.rewrite} B. `
+      + 'The budget refuses a model whose estimate is over 70% of the heap limit; peak RSS is higher than the heap kept: garbage between collections.');
+  } else {
+    console.log(`\n(heap per node: the probe failed: ${probe.stderr.trim().split('\n')[0] ?? ''})`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
 // --- the benchmark -------------------------------------------------------------------------------
 
 function machine(): string {
@@ -360,6 +449,7 @@ async function bench(args: string[]): Promise<void> {
       console.log('');
       console.log(lintVsCat(scratch, Math.max(reps, 5), log));
     }
+    if (!args.includes('--no-big-graphs') && 'big graphs'.includes(only)) bigGraphs(scratch, log);
     console.log(`\n(benchmark took ${sec((performance.now() - started) / 1000)}; RSS vs size only for models of 10 MB or more: below that, Node's own ~60 MB dominates)`);
   } finally {
     rmSync(scratch, { recursive: true, force: true });
@@ -371,6 +461,7 @@ async function main(argv: string[]): Promise<void> {
   if (mode === '--rss-of') await rssOf(argv[1]!, argv[2]!, argv.slice(3));
   else if (mode === '--bare-ort') await bareOrt(argv.slice(1));
   else if (mode === '--latency') await latency(Number(argv[1]), argv.slice(2));
+  else if (mode === '--heap-per-node') await heapPerNode(argv[1]!, Number(argv[2]));
   else await bench(argv);
 }
 
