@@ -568,7 +568,7 @@ export async function withModelSource<T>(file: ModelFile, model: ModelProto, fn:
   const temp = join(dirname(file.path), `.${basename(file.path)}.run.${process.pid}.${randomBytes(4).toString('hex')}.onnx`);
   liveTemps.add(temp);
   try {
-    writeNewFile(temp, (fd) => writeChunks(fd, chunks, file.lazy));
+    await writeNewFile(temp, (fd) => writeChunks(fd, chunks, file.lazy));
   } catch (e) {
     liveTemps.delete(temp);
     throw new ModelError(file.path, `cannot write a temporary copy beside it for onnxruntime (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
