@@ -81,5 +81,16 @@ export class GraphStructureError extends Error {}
 /** A lazily read model's skipped bytes can't be loaded (the file was closed, or shrank). */
 export class UnloadedBytesError extends Error {}
 
+/** A path gapify would read names something other than a regular file (input-file.ts); `kind` says what. */
+export class NotARegularFile extends Error {
+  constructor(
+    readonly path: string,
+    readonly kind: string,
+    readonly isDirectory: boolean,
+  ) {
+    super(`${path} is not a regular file (${kind})`);
+  }
+}
+
 /** A model built in code (onnx/builder.ts) is malformed: the caller's bug. */
 export class BuilderError extends Error {}

@@ -6,6 +6,9 @@
 // the open): only a regular file is read.
 
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { NotARegularFile } from './errors.js';
+
+export { NotARegularFile };
 
 /** What a path names, in words for messages ("is not a regular file (a FIFO)"). */
 export function fileKind(st: Stats): string {
@@ -15,17 +18,6 @@ export function fileKind(st: Stats): string {
   if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
   if (st.isSocket()) return 'a socket';
   return 'not a file';
-}
-
-/** The path names something other than a regular file; `kind` says what (see fileKind). */
-export class NotARegularFile extends Error {
-  constructor(
-    readonly path: string,
-    readonly kind: string,
-    readonly isDirectory: boolean,
-  ) {
-    super(`${path} is not a regular file (${kind})`);
-  }
 }
 
 export interface OpenedFile {
