@@ -512,16 +512,17 @@ describe('names that are not UTF-8', () => {
   }
 
   it('two values whose names differ only in invalid bytes: rewritten and verified, the names kept byte for byte', () => {
-    // x ─ GAP ─ 'p\xfe\xfe' ─ Relu ─ 'p\xff\xff' ─ Flatten ─ f ─ Gemm ─ logits: decoded as U+FFFD
-    // the two names were one, produced twice.
+    // x ─ Relu ─ 'p\xfe…' ─ Relu ─ 'p\xff…' ─ GAP ─ p ─ Flatten ─ f ─ Gemm ─ logits: decoded as
+    // U+FFFD the two names were one, produced twice. They lie before the tail, so the rewrite keeps them.
     const nodes = [
-      makeNode('GlobalAveragePool', ['x'], ['@@P1@@'], {}, 'gap'),
-      makeNode('Relu', ['@@P1@@'], ['@@P2@@'], {}, 'relu'),
-      makeNode('Flatten', ['@@P2@@'], ['f'], { axis: 1 }, 'flatten'),
+      makeNode('Relu', ['x'], ['@@P1@@'], {}, 'relu1'),
+      makeNode('Relu', ['@@P1@@'], ['@@P2@@'], {}, 'relu2'),
+      makeNode('GlobalAveragePool', ['@@P2@@'], ['p'], {}, 'gap'),
+      makeNode('Flatten', ['p'], ['f'], { axis: 1 }, 'flatten'),
       makeNode('Gemm', ['f', 'W', 'b'], ['logits'], { transB: 1 }, 'fc'),
     ];
-    const p1 = [0x70, 0xfe, 0xfe, 0x70, 0x31, 0x80];
-    const p2 = [0x70, 0xff, 0xff, 0x70, 0x32, 0x80];
+    const p1 = [0x70, 0xfe, 0xfe, 0xfe, 0xfe, 0x70];
+    const p2 = [0x70, 0xff, 0xff, 0xff, 0xff, 0x70];
     const p = save('not-utf8.onnx', withBytes(model({ nodes }), [['@@P1@@', p1], ['@@P2@@', p2]]));
     const out = join(dir, 'not-utf8.out.onnx');
     const r = gapify([p, '-o', out], [], 60_000);
