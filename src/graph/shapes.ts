@@ -784,7 +784,7 @@ export class ShapeRun {
       const decl = declared.get(name)?.type?.tensor_type;
       const declShape = decl?.shape && clean(decl.shape.dim.map((d) => (d.dim_value !== undefined ? Number(d.dim_value) : d.dim_param)));
       // Declared value_info fills only what inference couldn't compute.
-      const s = computed && declShape?.length === computed.length ? computed.map((d, i) => d ?? declShape[i]) : (computed ?? declShape);
+      const s = computed && declShape?.length === computed.length && computed.includes(undefined) ? computed.map((d, i) => d ?? declShape[i]) : (computed ?? declShape);
       if (s) st.shapes.set(name, s);
       const t = (outs && (c.outType(k) ?? c.type(0))) || decl?.elem_type;
       if (t) st.types.set(name, t);
@@ -823,7 +823,10 @@ export class ShapeRun {
   }
 }
 
-const clean = (s: readonly Dim[]): Shape => s.map(cleanDim);
+// Shapes are never edited in place (handlers copy before they change a dim), so a value whose
+// shape is its input's (Relu, Identity, …) shares the input's array: a chain of a million nodes
+// then keeps one array, not a million.
+const clean = (s: readonly Dim[]): Shape => (s.every((d) => cleanDim(d) === d) ? (s as Shape) : s.map(cleanDim));
 
 /** The nodes in topological order, or — for a graph with a cycle or a dangling read — as listed, with the failure recorded. */
 export function inferenceOrder(graph: GraphView, run: ShapeRun): NodeProto[] {
