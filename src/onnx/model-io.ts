@@ -209,6 +209,11 @@ export interface LazyReadOptions {
   lazyMin?: number;
   /** Read into this buffer, invalidating the model read into it before (lint's loop). */
   reuse?: ReusableBuffer;
+  /**
+   * The model will not be written (lint): its messages need not remember their bytes (see
+   * parseModel). Default: true when the file is not kept open.
+   */
+  readOnly?: boolean;
 }
 
 /**
@@ -231,7 +236,7 @@ export function readModelLazy(path: string, options: LazyReadOptions): ModelFile
   if (!options.keepOpen) lazy.close();
   if (!options.reuse) ownBuffers.add(lazy.buf.buffer); // a shared buffer is not this model's to free
   try {
-    return parseModel(abs, lazy.buf, lazy, !options.keepOpen);
+    return parseModel(abs, lazy.buf, lazy, options.readOnly ?? !options.keepOpen);
   } catch (e) {
     lazy.close();
     throw e;
@@ -248,7 +253,7 @@ const structureBuffer = new ReusableBuffer();
  * again, so keep nothing of it but plain data.
  */
 export function readModelStructure(path: string): ModelFile {
-  return readModelLazy(path, { keepOpen: true, lazyMin: STRUCTURE_ONLY, reuse: structureBuffer });
+  return readModelLazy(path, { keepOpen: true, lazyMin: STRUCTURE_ONLY, reuse: structureBuffer, readOnly: true });
 }
 
 /**
