@@ -533,6 +533,21 @@ describe('names that are not UTF-8', () => {
   });
 });
 
+describe('lint goes on', () => {
+  it('a Conv stride of 2^31 (the size analysis would check an input of 2^31 rows): linted, and so is the next file', () => {
+    // x [N,3,32,32] ─ Conv(strides [2^31, 2]) ─ GAP ─ Flatten ─ Gemm: lint aborted the whole run (exit 2).
+    const conv = makeNode('Conv', ['x', 'cw'], ['c'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [2 ** 31, 2] }, 'conv');
+    const nodes = [conv, makeNode('GlobalAveragePool', ['c'], ['p'], {}, 'gap'), ...tailNodes().slice(1)];
+    const m = makeModel(makeGraph(nodes, 'g', [makeValueInfo('x', DataType.FLOAT, ['N', 3, 32, 32])], [makeValueInfo('logits', DataType.FLOAT, ['N', 10])], [makeTensor('cw', DataType.FLOAT, [16, 3, 3, 3], values(432, 3)), W(), B()]));
+    const p = save('huge-stride.onnx', m);
+    const r = gapify(['lint', p, save('healthy-next.onnx', model()), '--format', 'json']);
+    assert.equal(r.code, 0, r.stderr);
+    const files = JSON.parse(r.stdout) as { file: string; findings: { ruleId: string }[] }[];
+    assert.deepEqual(files.map((f) => f.file.split('/').pop()), ['huge-stride.onnx', 'healthy-next.onnx']);
+    for (const f of files) assert.ok(f.findings.some((x) => x.ruleId === 'rewritable-tail'), f.file);
+  });
+});
+
 describe('--debug', () => {
   it('adds the stack trace', () => {
     const r = gapify([join(dir, 'nope.onnx'), '--debug']);

@@ -124,7 +124,13 @@ export function modelPins(analysis: Analysis, declared: readonly DeclaredInput[]
   // (As --dynamic-size does, a batch the model declares symbolic stays free.)
   const plan = resolved && trySizePlan(analysis.file.model, resolved, { size: true, batch: false });
   if (!plan || typeof plan === 'string') return known;
-  return [...analyzeSize(analysis.file.model, analysis.file.opset, withDeclaredBatch(plan), known).pins];
+  try {
+    return [...analyzeSize(analysis.file.model, analysis.file.opset, withDeclaredBatch(plan), known).pins];
+  } catch (e) {
+    // A second size gapify won't feed (absurd dims): the pins known without it. Lint goes on.
+    if (e instanceof UsageError) return known;
+    throw e;
+  }
 }
 
 // --- a file ----------------------------------------------------------------------------------------
