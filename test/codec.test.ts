@@ -432,8 +432,11 @@ describe('names are bytes', () => {
   ] as const) {
     it(`${what}: decoded and re-encoded from the string, byte for byte`, () => {
       const src = nodeWithName([...bytes]);
-      const n = decode<NodeProto>('onnx.NodeProto', src);
-      assert.deepEqual(rebuilt(n), src);
+      // From a Uint8Array and from a Buffer (a file's bytes: strings are decoded without a view).
+      for (const input of [src, Buffer.from(src)]) {
+        const n = decode<NodeProto>('onnx.NodeProto', input);
+        assert.deepEqual(rebuilt(n), src);
+      }
     });
   }
 

@@ -210,6 +210,17 @@ export function decodeName(bytes: Uint8Array): string {
   return s.includes('\uFFFD') ? decodeEscaped(bytes) : s;
 }
 
+/**
+ * decodeName of buf[start, end): from a Buffer (a model file) without making a view first — a
+ * view per string is most of the decoder's garbage on a graph of millions of names. Buffer's
+ * UTF-8 decoding keeps a byte order mark and replaces invalid bytes with U+FFFD, as `utf8` does.
+ */
+function decodeNameAt(buf: Uint8Array, start: number, end: number): string {
+  if (!Buffer.isBuffer(buf)) return decodeName(buf.subarray(start, end));
+  const s = buf.toString('utf8', start, end);
+  return s.includes('\uFFFD') ? decodeEscaped(buf.subarray(start, end)) : s;
+}
+
 /** Length of the valid UTF-8 sequence at `i` (1–4), or 0 if the byte there starts none (RFC 3629). */
 function sequenceAt(b: Uint8Array, i: number): number {
   const c = b[i]!;
@@ -490,7 +501,7 @@ function decodeMessage(info: MessageInfo, r: Reader, end: number, path: string, 
         const len = r.uint(fieldPath);
         r.need(len, fieldPath);
         charge(state, COST_STRING + len, fieldPath);
-        value = decodeName(r.buf.subarray(r.pos, r.pos + len));
+        value = decodeNameAt(r.buf, r.pos, r.pos + len);
         if (field.intern) value = intern(state, value as string);
         r.pos += len;
         break;
