@@ -422,18 +422,25 @@ async function bench(args: string[]): Promise<void> {
       const pool = join(out, `pool-first.${basename(m.path)}`);
       run(process.execPath, [CLI, m.path, '-o', def, '--no-verify'], scratch);
       const convRun = run(process.execPath, [CLI, m.path, '-o', conv, '--no-verify', '--order', 'conv-first', '--json'], scratch);
+      const convReport = JSON.parse(convRun.stdout) as { written: boolean; rewritten: { order?: string }[]; refused: { code: string }[] };
+      // A tail that can't be written conv-first (a quantized head) is refused: no model to time.
+      const convRefused = convReport.written ? undefined : `refused (${[...new Set(convReport.refused.map((r) => r.code))].join(', ')})`;
       // --order only matters for global tails; a spatial tail's rewrite is one model.
-      const same = (JSON.parse(convRun.stdout) as { rewritten: { order?: string }[] }).rewritten.every((c) => c.order === undefined);
+      const same = convReport.written && convReport.rewritten.every((c) => c.order === undefined);
       if (!same) run(process.execPath, [CLI, m.path, '-o', pool, '--no-verify', '--order', 'pool-first'], scratch);
-      const bare = repeat(verifyReps, () => {}, () => run(process.execPath, [SELF, '--bare-ort', m.path, conv], scratch));
+      const bare = repeat(verifyReps, () => {}, () => run(process.execPath, [SELF, '--bare-ort', m.path, def], scratch));
       verifyRows.push([m.name, full.status === 0 ? sec(full.seconds) : `exit ${full.status}`, mb(full.rss), sec(bare.seconds), mb(bare.rss), ratio(full.seconds, bare.seconds), full.rss !== undefined && bare.rss !== undefined ? ratio(full.rss, bare.rss) : '–']);
 
       log(`${m.name}: inference latency`);
-      const lat = spawnSync(process.execPath, [SELF, '--latency', String(m.iters), m.path, def, conv, ...(same ? [] : [pool])], { encoding: 'utf8' });
+      const timed = [m.path, def, ...(convRefused ? [] : [conv]), ...(same ? [] : [pool])];
+      const lat = spawnSync(process.execPath, [SELF, '--latency', String(m.iters), ...timed], { encoding: 'utf8' });
       if (lat.status === 0) {
-        const [orig, d, c, p] = JSON.parse(lat.stdout.trim().split('\n').pop()!) as { seconds: number; level: string }[];
-        const cell = (x: { seconds: number; level: string }): string => `${ms(x.seconds)} (${ratio(x.seconds, orig!.seconds)})${x.level === 'all' ? '' : ` [level '${x.level}']`}`;
-        latencyRows.push([m.name, `${ms(orig!.seconds)}${orig!.level === 'all' ? '' : ` [level '${orig!.level}']`}`, cell(d!), cell(c!), same ? 'same model (spatial tail)' : cell(p!)]);
+        const times = JSON.parse(lat.stdout.trim().split('\n').pop()!) as { seconds: number; level: string }[];
+        const [orig, d] = times as [{ seconds: number; level: string }, { seconds: number; level: string }];
+        const c = convRefused ? undefined : times[2];
+        const p = same ? undefined : times[convRefused ? 2 : 3];
+        const cell = (x: { seconds: number; level: string }): string => `${ms(x.seconds)} (${ratio(x.seconds, orig.seconds)})${x.level === 'all' ? '' : ` [level '${x.level}']`}`;
+        latencyRows.push([m.name, `${ms(orig.seconds)}${orig.level === 'all' ? '' : ` [level '${orig.level}']`}`, cell(d), c ? cell(c) : convRefused!, p ? cell(p) : 'same model (spatial tail)']);
       } else {
         latencyRows.push([m.name, `failed: ${lat.stderr.trim().split('\n')[0] ?? ''}`, '', '', '']);
       }
