@@ -18,7 +18,7 @@ import { readModel } from '../src/onnx/model-io.js';
 import type { ModelProto, TensorProto } from '../src/onnx/schema.js';
 import { compareModels } from '../src/verify/compare.js';
 import { writeHugeExternal } from '../scripts/large-models.js';
-import { classifier, opCounts, tempDir, type Net } from './support/models.js';
+import { classifier, opCounts, resnetTail, tempDir, type Net } from './support/models.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const tmp = tempDir('gapify-external-');
@@ -56,19 +56,6 @@ function saveExternal(dir: string, name: string, model: ModelProto, data = 'weig
   return path;
 }
 
-/*
- *  input [N,3,32,32] → backbone → [N,16,16,16] → GlobalAveragePool → Flatten
- *    → Gemm(fc.weight [10,16], transB 1) → logits          (the rewrite shares fc.weight's bytes)
- */
-const resnetTail = (): ModelProto => classifier({
-  tail(net: Net, x: string) {
-    const { w, b } = net.classifier();
-    const p = net.op('GlobalAveragePool', '/avgpool/GlobalAveragePool', [x]);
-    const f = net.op('Flatten', '/Flatten', [p], { axis: 1 });
-    net.op('Gemm', '/fc/Gemm', [f, net.weight('fc.weight', [10, 16], w), net.weight('fc.bias', [10], b)], { alpha: { f: 1 }, beta: { f: 1 }, transB: 1 }, 'logits');
-    return [['logits', ['N', 10]]];
-  },
-});
 
 /*
  *  … → GlobalAveragePool → Flatten → MatMul(fc.weight [16,32]) → Add(fc.bias [32]) → logits

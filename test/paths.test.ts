@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { emptyTensor } from '../src/onnx/builder.js';
 import { encode } from '../src/onnx/codec.js';
 import type { ModelProto, TensorProto } from '../src/onnx/schema.js';
-import { classifier, tempDir, type Net } from './support/models.js';
+import { resnetTail, tempDir } from './support/models.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(ROOT, 'dist/src/cli.js');
@@ -67,15 +67,6 @@ function mkfifo(path: string): string {
   return path;
 }
 
-const resnetTail = (): ModelProto => classifier({
-  tail(net: Net, x: string) {
-    const { w, b } = net.classifier();
-    const p = net.op('GlobalAveragePool', '/avgpool/GlobalAveragePool', [x]);
-    const f = net.op('Flatten', '/Flatten', [p], { axis: 1 });
-    net.op('Gemm', '/fc/Gemm', [f, net.weight('fc.weight', [10, 16], w), net.weight('fc.bias', [10], b)], { transB: 1 }, 'logits');
-    return [['logits', ['N', 10]]];
-  },
-});
 
 /** `t` with its bytes at `offset` of `location` instead of raw_data. */
 function external(t: TensorProto, location: string, offset: number, extra: { key: string; value: string }[] = []): TensorProto {

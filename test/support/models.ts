@@ -52,6 +52,22 @@ export function classifier(spec: TailSpec, seed = 7): ModelProto {
   return makeModel(graph, { opset: spec.opset ?? 13, ...spec.model });
 }
 
+/*
+ *  input [N,3,32,32] → backbone → [N,16,16,16] → GlobalAveragePool → Flatten
+ *    → Gemm(fc.weight [10,16], transB 1) → logits          (the fixture resnet_tail.onnx, built in code)
+ */
+export function resnetTail(): ModelProto {
+  return classifier({
+    tail(net, x) {
+      const { w, b } = net.classifier();
+      const p = net.op('GlobalAveragePool', '/avgpool/GlobalAveragePool', [x]);
+      const f = net.op('Flatten', '/Flatten', [p], { axis: 1 });
+      net.op('Gemm', '/fc/Gemm', [f, net.weight('fc.weight', [10, 16], w), net.weight('fc.bias', [10], b)], { alpha: { f: 1 }, beta: { f: 1 }, transB: 1 }, 'logits');
+      return [['logits', ['N', 10]]];
+    },
+  });
+}
+
 export function opCounts(path: string): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const n of readModel(path).model.graph!.node) counts[n.op_type ?? ''] = (counts[n.op_type ?? ''] ?? 0) + 1;
