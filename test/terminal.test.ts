@@ -5,6 +5,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { classifier, saveModel, tempDir } from './support/models.js';
@@ -87,4 +88,20 @@ test('an error naming a file with control characters is one line, and a long one
   const line = long.stderr.trimEnd();
   assert.equal(line.split('\n').length, 1);
   assert.ok(line.length <= 320 && line.includes('…'), `${line.length} characters`);
+});
+
+test('a file whose name is not valid UTF-8, found in a folder: lint says why it cannot be read, not "no such file"', () => {
+  const dir = join(tmp.dir, 'latin1');
+  mkdirSync(dir);
+  const good = saveModel(dir, 'good.onnx', model);
+  // 'caf\xe9.onnx' in Latin-1: Node lists it as 'caf\uFFFD.onnx', a name that opens nothing.
+  copyFileSync(good, Buffer.concat([Buffer.from(`${dir}/caf`), Buffer.from([0xe9]), Buffer.from('.onnx')]));
+  const lint = gapify('lint', dir, '--format', 'json');
+  assert.equal(lint.code, 1, lint.stderr);
+  const files = JSON.parse(lint.stdout) as { file: string; findings: { ruleId: string; message: string }[] }[];
+  const bad = files.find((f) => f.file.includes('\uFFFD'));
+  assert.ok(bad, lint.stdout);
+  assert.equal(bad.findings[0]!.ruleId, 'broken-model');
+  assert.match(bad.findings[0]!.message, /not valid UTF-8.*rename the file/);
+  assert.ok(files.some((f) => f.file.endsWith('good.onnx')), 'the other file is still linted');
 });

@@ -57,6 +57,15 @@ export interface ModelFile {
 /** Buffers readModel allocated (and may therefore free, see releaseModel). */
 const ownBuffers = new WeakSet<ArrayBufferLike>();
 
+// Node reads file names (argv, folder listings) as UTF-8 and puts U+FFFD for bytes that are not,
+// so a name that isn't valid UTF-8 comes back as a path that names no file. Say that, not "no such
+// file" for a file the user can see in the folder.
+function missingFileReason(path: string): string {
+  return path.includes('\uFFFD')
+    ? 'no such file by this name: its name is probably not valid UTF-8, which Node.js cannot open; rename the file'
+    : 'no such file';
+}
+
 function openModelFile(path: string): { fd: number; size: number } {
   let opened: OpenedFile;
   try {
@@ -64,7 +73,7 @@ function openModelFile(path: string): { fd: number; size: number } {
   } catch (e) {
     if (e instanceof NotARegularFile) throw new ModelError(path, e.isDirectory ? 'is a directory, not an .onnx file' : `is not a regular file (${e.kind})`);
     const code = (e as NodeJS.ErrnoException).code;
-    throw new ModelError(path, code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : `cannot open (${code ?? String(e)})`);
+    throw new ModelError(path, code === 'ENOENT' ? missingFileReason(path) : code === 'EACCES' ? 'permission denied' : `cannot open (${code ?? String(e)})`);
   }
   const { fd, size } = opened;
   if (size === 0 || size > MAX_MODEL_FILE) {
