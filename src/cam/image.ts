@@ -109,9 +109,3 @@ export function toNchw(img: RgbImage, mean: Triple = IMAGENET_MEAN, std: Triple 
   }
   return out;
 }
-
-/** Writes raw RGB pixels (3 channels) as a PNG file or buffer. */
-export async function encodePng(img: RgbImage): Promise<Buffer> {
-  const sharp = await loadSharp();
-  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).png().toBuffer();
-}
