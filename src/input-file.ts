@@ -5,7 +5,7 @@
 // on the open descriptor decides (not a stat of the path, which could change between the check and
 // the open): only a regular file is read.
 
-import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { NotARegularFile } from './errors.js';
 
 export { NotARegularFile };
@@ -55,5 +55,14 @@ export function readRegularFile(path: string): Buffer {
     return off === size ? buf : buf.subarray(0, off);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** What `path` names (symlinks followed), or undefined when it can't be stat'ed (missing, no access). */
+export function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
   }
 }

@@ -456,6 +456,14 @@ describe('ignore files and --ignore-pattern', () => {
     assert.deepEqual(r.ignored.map((i) => [relative(repo, i.path), i.by]), [['legacy/l.onnx', IGNORE_FILE], ['x.tmp.onnx', IGNORE_FILE]]);
     assert.throws(() => expandPaths(['legacy'], { cwd: repo, root: repo }), (e) => e instanceof UsageError && /all files matched by legacy are ignored \(by \.gapifyignore\)/.test(e.message));
   });
+
+  test('a FIFO where the ignore file should be is refused at once, not waited on', () => {
+    const fifoRoot = join(TMP, 'fifo-ignore');
+    mkdirSync(fifoRoot);
+    writeFileSync(join(fifoRoot, 'a.onnx'), 'x');
+    assert.equal(spawnSync('mkfifo', [join(fifoRoot, IGNORE_FILE)]).status, 0);
+    assert.throws(() => expandPaths(['.'], { cwd: fifoRoot, root: fifoRoot }), (e) => e instanceof UsageError && /\.gapifyignore is not a regular file \(a FIFO\)/.test(e.message));
+  });
 });
 
 describe('github workflow commands', () => {

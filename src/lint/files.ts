@@ -20,11 +20,12 @@
 // Files come out in argument order, each folder's files sorted by name before its subfolders',
 // duplicates removed (by real path: a symlinked folder, or a link back up the tree, is not linted twice).
 
-import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, existsSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Ignore } from 'ignore';
 import { UsageError } from '../errors.js';
+import { NotARegularFile, openRegularFile, readRegularFile, statOrUndefined } from '../input-file.js';
 
 // The glob and ignore libraries load on first use: a run that names its files (pre-commit's) needs
 // none of them, and they cost ~20 ms of a lint's start-up.
@@ -64,14 +65,6 @@ export interface ExpandedPaths {
 const isModelName = (name: string): boolean => name.toLowerCase().endsWith('.onnx');
 const toPosix = (p: string): string => p.split(sep).join('/');
 
-function statOrUndefined(path: string): ReturnType<typeof statSync> | undefined {
-  try {
-    return statSync(path);
-  } catch {
-    return undefined;
-  }
-}
-
 function realOrSelf(path: string): string {
   try {
     return realpathSync.native(path);
@@ -85,16 +78,12 @@ function realOrSelf(path: string): string {
  * permission, not a regular file). What lint's JSON `bytes` reports for a file that is not a model.
  */
 export function readableSize(path: string): number | null {
-  let fd: number | undefined;
   try {
-    if (!statSync(path).isFile()) return null; // never open a FIFO: it would block
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-    const st = fstatSync(fd);
-    return st.isFile() ? st.size : null;
+    const { fd, size } = openRegularFile(path);
+    closeSync(fd);
+    return size;
   } catch {
     return null;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
 }
 
@@ -136,8 +125,9 @@ function loadIgnores(cwd: string, options: ExpandOptions): SkippedBy {
   if (existsSync(file)) {
     let text: string;
     try {
-      text = readFileSync(file, 'utf8');
+      text = readRegularFile(file).toString('utf8');
     } catch (e) {
+      if (e instanceof NotARegularFile) throw new UsageError(`${file} is not a regular file (${e.kind})`);
       throw new UsageError(`cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
     }
     sources.push([IGNORE_FILE, anchored(root, ignore().add(text))]);

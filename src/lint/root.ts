@@ -4,9 +4,10 @@
 // runner), the git top level (`git rev-parse --show-toplevel`), the working folder.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
+import { statOrUndefined } from '../input-file.js';
 
 export interface RootOptions {
   /** --root: wins over everything; relative to cwd. */
@@ -44,7 +45,7 @@ export function findRoot(options: RootOptions): Root {
   const { cwd } = options;
   if (options.explicit !== undefined) {
     const dir = resolve(cwd, options.explicit);
-    if (!statSafe(dir)?.isDirectory()) throw new UsageError(`--root ${options.explicit}: no such folder`);
+    if (!statOrUndefined(dir)?.isDirectory()) throw new UsageError(`--root ${options.explicit}: no such folder`);
     return { dir, from: '--root' };
   }
   const env = options.env ?? process.env;
@@ -55,10 +56,3 @@ export function findRoot(options: RootOptions): Root {
   return { dir: resolve(cwd), from: 'cwd' };
 }
 
-function statSafe(path: string): ReturnType<typeof statSync> | undefined {
-  try {
-    return statSync(path);
-  } catch {
-    return undefined;
-  }
-}
