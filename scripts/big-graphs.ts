@@ -59,8 +59,8 @@ function tail(last: string): GraphProto {
   );
 }
 
-/** Writes `model` with `graphPrefix` (node fields) put first in its graph and `modelSuffix` fields appended; returns the size without the suffix. */
-function writeWith(path: string, model: ModelProto, graphPrefix: { bytes: number; write(out: Out): void }, modelSuffix?: { write(out: Out): void }): number {
+/** Writes `model` with `graphPrefix` (node fields) put first in its graph and `modelSuffix` fields appended. */
+function writeWith(path: string, model: ModelProto, graphPrefix: { bytes: number; write(out: Out): void }, modelSuffix?: { write(out: Out): void }): void {
   const { graph, ...rest } = model;
   const graphBytes = encode('onnx.GraphProto', graph!);
   const head = encode('onnx.ModelProto', rest as ModelProto);
@@ -74,16 +74,15 @@ function writeWith(path: string, model: ModelProto, graphPrefix: { bytes: number
   modelSuffix?.write(out);
   out.flush();
   closeSync(fd);
-  return head.length + varint(7 * 8 + 2).length + varint(len).length + len;
 }
 
-/** A chain of `n` Relu nodes (names v0000000…, ~28 bytes a node); returns the file size. */
-export function writeChainModel(path: string, n: number): number {
+/** A chain of `n` Relu nodes (names v0000000…, ~28 bytes a node). */
+export function writeChainModel(path: string, n: number): void {
   const name = (i: number): string => (i === 0 ? 'x' : `v${String(i).padStart(7, '0')}`);
   const node = (i: number): number[] => field(1, [...field(1, ascii(name(i))), ...field(2, ascii(name(i + 1))), ...field(4, ascii('Relu'))]);
   let bytes = 0;
   for (let i = 0; i < n; i++) bytes += node(i).length;
-  return writeWith(path, makeModel(tail(name(n)), { opset: 13 }), {
+  writeWith(path, makeModel(tail(name(n)), { opset: 13 }), {
     bytes,
     write(out) {
       for (let i = 0; i < n; i++) out.bytes(node(i));
@@ -91,17 +90,13 @@ export function writeChainModel(path: string, n: number): number {
   });
 }
 
-/** The 3-node classifier with `n` metadata entries {k<i>: ''} (~10 bytes each); returns the file size. */
-export function writeMetadataModel(path: string, n: number): number {
-  let entries = 0;
-  const rest = writeWith(path, makeModel(tail('x'), { opset: 13 }), { bytes: 0, write() {} }, {
+/** The 3-node classifier with `n` metadata entries {k<i>: ''} (~10 bytes each). */
+export function writeMetadataModel(path: string, n: number): void {
+  writeWith(path, makeModel(tail('x'), { opset: 13 }), { bytes: 0, write() {} }, {
     write(out) {
       for (let i = 0; i < n; i++) {
-        const entry = field(14, field(1, ascii(`k${i.toString(36)}`)));
-        out.bytes(entry);
-        entries += entry.length;
+        out.bytes(field(14, field(1, ascii(`k${i.toString(36)}`))));
       }
     },
   });
-  return rest + entries;
 }

@@ -4,7 +4,7 @@
 // print one line; anything unexpected prints its stack.
 
 import { Command, CommanderError } from 'commander';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { GapifyError } from './errors.js';
 import { EXAMPLES, rewriteCommand } from './commands/rewrite.js';
@@ -13,7 +13,8 @@ import { lintCommand } from './commands/lint.js';
 import { checkCommand } from './commands/check.js';
 import type { CliIO } from './commands/io.js';
 import { similarCommand, spreadInputShapes } from './commands/options.js';
-import { oneLine, printable } from './text.js';
+import { statOrUndefined } from './input-file.js';
+import { oneLine, printLines } from './text.js';
 
 /** An error is one line a user reads: names in it can't break it, and a very long one is cut. */
 const ERROR_LINE = 300;
@@ -28,7 +29,7 @@ export function buildProgram(io: CliIO): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     // Commander's own messages quote the arguments given: printable, like every other line.
-    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s.split('\n').map(printable).join('\n')) });
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(printLines(s.split('\n'))) });
   program.addCommand(rewriteCommand(io), { isDefault: true });
   program.addCommand(camCommand(io));
   program.addCommand(lintCommand(io));
@@ -77,7 +78,7 @@ export async function main(argv: string[]): Promise<number> {
   };
   const debug = argv.includes('--debug');
   const program = buildProgram(io);
-  const isFile = (a: string): boolean => existsSync(a) && statSync(a).isFile();
+  const isFile = (a: string): boolean => statOrUndefined(a)?.isFile() ?? false;
   const args = spreadInputShapes(argv.filter((a) => a !== '--debug'), isFile);
   try {
     checkCommandWord(program, args);

@@ -8,7 +8,7 @@ import type { SizeReport } from './size/index.js';
 import type { SizePin } from './size/pin.js';
 import { pointText } from './size/plan.js';
 import type { ReshapeFree } from './size/unpin.js';
-import { count, countChange, errorText, nodeLabel, percentChange, plural, printable, shapeText, sizeText, thousands } from './text.js';
+import { count, countChange, errorText, nodeLabel, percentChange, plural, printable, printLines, shapeText, sizeText, thousands } from './text.js';
 import type { Comparison } from './verify/compare.js';
 
 function macLine(before: number | undefined, after: number | undefined): string {
@@ -76,9 +76,6 @@ export function formatReport(r: GapifyReport): string {
   lines.push(r.written ? `  wrote ${r.output}` : `  nothing written: ${r.nothingWritten ?? 'no change'}`);
   return printLines(lines);
 }
-
-/** Lines as printed: each one line, whatever names went into it (control characters escaped). */
-export const printLines = (lines: readonly string[]): string => lines.map(printable).join('\n');
 
 /** Pins and freed Reshapes listed one per line up to this many; ShuffleNet has 32 freed Reshapes. */
 const SHOWN = 3;

@@ -64,6 +64,9 @@ const escapeControl = (c: string): string => {
  */
 export const printable = (s: string): string => s.replace(CONTROL, escapeControl);
 
+/** Lines as printed: each one line, whatever names went into it (control characters escaped). */
+export const printLines = (lines: readonly string[]): string => lines.map(printable).join('\n');
+
 /** One printable line of at most `max` characters (a long message is cut in the middle, marked …). */
 export function oneLine(s: string, max = 400): string {
   const p = printable(s);

@@ -24,7 +24,7 @@ import { resolveInputs } from '../verify/inputs.js';
 import { firstLine, loadOrt, runSession, withSession } from '../verify/ort.js';
 import { withOutputs } from '../verify/probe.js';
 import { addCamOutputs, type CamOutput } from './outputs.js';
-import { DEFAULT_MAX_PIXELS, IMAGENET_MEAN, IMAGENET_STD, readRgb, toNchw, type Triple } from './image.js';
+import { IMAGENET_MEAN, IMAGENET_STD, readRgb, toNchw, type Triple } from './image.js';
 import { DEFAULT_ALPHA, renderCamPng, type PanelSpec } from './render.js';
 
 export { addCamOutputs, type CamOutput, type CamOutputs, type CamSkip } from './outputs.js';
@@ -166,7 +166,7 @@ export async function classActivationMaps(modelPath: string, imagePath: string, 
   }
 
   // The image, as the network sees it.
-  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const { maxPixels } = opts;
   const img = await readRgb(imagePath, { maxPixels });
   const net = await readRgb(imagePath, { size: { width: size[1], height: size[0] }, maxPixels });
   const data = toNchw(net, mean, std);
@@ -241,7 +241,7 @@ export function legendLines(c: ClassActivation): string[] {
 
 /** The heatmap PNG of `result` (one panel per class, side by side), at the image's own size. */
 export async function renderCams(result: CamResult, opts: { alpha?: number; maxPixels?: number } = {}): Promise<Buffer> {
-  const img = await readRgb(result.image, { maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS });
+  const img = await readRgb(result.image, { maxPixels: opts.maxPixels });
   const specs: PanelSpec[] = result.classes.map((c) => ({ map: c.map, mapHeight: c.mapHeight, mapWidth: c.mapWidth, legend: legendLines(c) }));
   return renderCamPng(img, specs, opts.alpha ?? DEFAULT_ALPHA);
 }

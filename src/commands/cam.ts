@@ -7,8 +7,7 @@ import { inputFilesOf, readModelLazy, stageChunks } from '../onnx/model-io.js';
 import { checkOutputPath } from '../output-path.js';
 import { classActivationMaps, DEFAULT_MAX_PIXELS, IMAGENET_MEAN, IMAGENET_STD, parseTriple, readLabels, renderCams, type CamResult } from '../cam/index.js';
 import { DEFAULT_ALPHA } from '../cam/render.js';
-import { errorText, jsonText, scoreText, shapeText, sizeText } from '../text.js';
-import { printLines } from '../report.js';
+import { errorText, jsonText, printLines, scoreText, shapeText, sizeText } from '../text.js';
 import type { CliIO } from './io.js';
 
 interface CamFlags {

@@ -6,8 +6,8 @@
 import { Command } from 'commander';
 import { VerificationError } from '../errors.js';
 import { readModelLazy } from '../onnx/model-io.js';
-import { formatComparison, printLines } from '../report.js';
-import { jsonText, shapeText } from '../text.js';
+import { formatComparison } from '../report.js';
+import { jsonText, printLines, shapeText } from '../text.js';
 import { compareModels, comparisonFailures } from '../verify/compare.js';
 import { NO_INPUT_SHAPES, parseInputShapes } from '../verify/input-shapes.js';
 import { collect, parseNonNegative, parseSeed } from './options.js';

@@ -84,7 +84,8 @@ export function lintCommand(io: CliIO): Command {
       setFlagsFromString('--no-turbofan');
       const result = lint(paths, {
         inputShapes, cwd, root, rules,
-        onRead: (file) => read.push(...inputFilesOf(file, 'a linted model')),
+        // The models themselves are in `linted` below (broken ones too); here their data files.
+        onRead: (file) => read.push(...inputFilesOf(file).slice(1)),
         ignore: flags.ignore, ignorePatterns: flags.ignorePattern ?? [],
         onFile: (p, i, n) => {
           if (i === OPTIMIZE_AFTER) setFlagsFromString('--turbofan');

@@ -156,13 +156,14 @@ function specFor(inputs: readonly DeclaredInput[], spec: InputShapeSpec): InputS
  * can't feed (no declared rank, non-tensor) is still linted, with its declared shapes only. A
  * --input-shape that contradicts the model is a usage error.
  */
-function analysisDims(file: ModelFile, spec: InputShapeSpec): { inputs: LintedInput[]; dims: Map<string, Dim[]> | undefined; resolved?: ResolvedInput[] } {
+function analysisDims(file: ModelFile, spec: InputShapeSpec): { declared: DeclaredInput[]; inputs: LintedInput[]; dims: Map<string, Dim[]> | undefined; resolved?: ResolvedInput[] } {
   const declared = declaredInputs(file.model);
   const mine = specFor(declared, spec);
   const asDeclared = declared.map((d) => ({ name: d.name, shape: null, declared: d.dims ? d.dims.map((x) => x.value ?? x.param ?? null) : null }));
   try {
     const resolved = resolveInputs(file.model, mine, { label: file.path });
     return {
+      declared,
       inputs: resolved.map((r) => ({ name: r.name, shape: [...r.shape], declared: r.declared ? [...r.declared] : null })),
       dims: new Map(resolved.map((r) => [r.name, [...r.shape]])),
       resolved,
@@ -170,12 +171,13 @@ function analysisDims(file: ModelFile, spec: InputShapeSpec): { inputs: LintedIn
   } catch (e) {
     const userGave = mine.byName.size > 0 || mine.unnamed !== undefined;
     if (e instanceof UsageError && userGave) throw e;
-    if (e instanceof UsageError || e instanceof RuntimeError) return { inputs: asDeclared, dims: undefined };
+    if (e instanceof UsageError || e instanceof RuntimeError) return { declared, inputs: asDeclared, dims: undefined };
     throw e;
   }
 }
 
-function counts(findings: readonly LintFinding[]): Pick<FileReport, 'errorCount' | 'warningCount' | 'infoCount'> {
+/** The severity counts of a file's findings. */
+export function counts(findings: readonly LintFinding[]): Pick<FileReport, 'errorCount' | 'warningCount' | 'infoCount'> {
   let errorCount = 0;
   let warningCount = 0;
   let infoCount = 0;
@@ -223,11 +225,10 @@ export function lintModel(path: string, options: LintModelOptions = {}): FileRep
   options.onRead?.(model);
   const bytes = model.bytes.length;
   try {
-    const { inputs, dims, resolved } = analysisDims(model, options.inputShapes ?? NO_INPUT_SHAPES);
+    const { declared, inputs, dims, resolved } = analysisDims(model, options.inputShapes ?? NO_INPUT_SHAPES);
     const analysis = analyzeModel(model, dims);
     const total = totalParams(model.model.graph!);
     const findings = analysis.findings.map((f) => analysisFinding(f, total));
-    const declared = declaredInputs(model.model);
     const pins = pinFinding(modelPins(analysis, declared, resolved), inputSize(inputs, declared));
     if (pins) findings.push(pins);
     return { file, absolutePath, bytes, parameters: total, inputs, findings, ...counts(findings) };

@@ -2,7 +2,7 @@
 // decide the exit status.
 
 import { expandPaths } from './files.js';
-import { lintModel, type LintModelOptions } from './analyze.js';
+import { counts, lintModel, type LintModelOptions } from './analyze.js';
 import { SEVERITY_RANK, type RuleLevels, type Severity } from './rules.js';
 import type { FileReport, LintFinding, LintResult } from './types.js';
 
@@ -42,8 +42,7 @@ export function applyRuleLevels(report: FileReport, levels: RuleLevels): FileRep
     if (level === undefined) return [f];
     return level === 'off' ? [] : [{ ...f, severity: level }];
   });
-  const count = (s: Severity): number => findings.filter((f) => f.severity === s).length;
-  return { ...report, findings, errorCount: count('error'), warningCount: count('warning'), infoCount: count('info') };
+  return { ...report, findings, ...counts(findings) };
 }
 
 /**
