@@ -422,8 +422,12 @@ function cannotWrite(abs: string, e: unknown): Error {
  * none of `inputs`.
  */
 export async function stageChunks(finalPath: string, chunks: readonly Uint8Array[], lazy?: LazyFile, inputs: readonly InputFile[] = []): Promise<StagedFile> {
+  return stageAt(resolveOutputPath(finalPath, { inputs }), chunks, lazy);
+}
+
+/** stageChunks for `abs`, an output path already checked and resolved (resolveOutputPath). */
+async function stageAt(abs: string, chunks: readonly Uint8Array[], lazy?: LazyFile): Promise<StagedFile> {
   installTempCleanup();
-  const abs = resolveOutputPath(finalPath, { inputs });
   const tempPath = join(dirname(abs), tempName(abs));
   liveTemps.add(tempPath);
   try {
@@ -490,7 +494,7 @@ export async function stageModel(finalPath: string, model: ModelProto, source: M
   if (!plan) {
     const chunks = encodeModel(model);
     checkModelSize(abs, chunks);
-    return stageChunks(abs, chunks, source.lazy, data);
+    return stageAt(abs, chunks, source.lazy);
   }
   // Nor may the data file: it sits beside the output under a name of gapify's choosing.
   const dataPath = resolveOutputPath(join(dir, dataName), { inputs: [input!, ...data], name: `the output's data file ${join(dir, dataName)}` });
