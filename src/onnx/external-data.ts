@@ -130,13 +130,21 @@ function checkedRange(modelPath: string, t: TensorProto, ref: ExternalRef, fd: n
   return { location: ref.location, file: ref.file, offset: ref.offset, length };
 }
 
-function openData(modelPath: string, t: TensorProto, ref: ExternalRef): number {
+/**
+ * Opens a data file without blocking (see openRegularFile); a failure is a ModelError on
+ * `modelPath` naming the file by its `location`, after `prefix` (which tensor, when one is asked for).
+ */
+function openDataFile(modelPath: string, file: string, location: string, prefix = ''): number {
   try {
-    return openRegularFile(ref.file).fd;
+    return openRegularFile(file).fd;
   } catch (e) {
-    if (e instanceof NotARegularFile) throw new ModelError(modelPath, `tensor '${t.name ?? ''}': external data '${ref.location}' is not a regular file (${e.kind})`);
-    throw new ModelError(modelPath, `tensor '${t.name ?? ''}': external data '${ref.location}' can't be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    const why = e instanceof NotARegularFile ? `is not a regular file (${e.kind})` : `can't be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`;
+    throw new ModelError(modelPath, `${prefix}external data '${location}' ${why}`);
   }
+}
+
+function openData(modelPath: string, t: TensorProto, ref: ExternalRef): number {
+  return openDataFile(modelPath, ref.file, ref.location, `tensor '${t.name ?? ''}': `);
 }
 
 /** The tensor's byte range in its data file, after the containment and length checks. */
@@ -317,16 +325,6 @@ export function planExternalData(modelPath: string, model: ModelProto, dataName:
   return { model: out, dataName, pieces, size };
 }
 
-/** An input data file, opened without blocking (it was checked when the model was read; it may have changed since). */
-function openSource(modelPath: string, from: ExternalRange): number {
-  try {
-    return openRegularFile(from.file).fd;
-  } catch (e) {
-    const why = e instanceof NotARegularFile ? `is not a regular file (${e.kind})` : `can't be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`;
-    throw new ModelError(modelPath, `external data '${from.location}' ${why}`);
-  }
-}
-
 /**
  * Writes the data file of `plan` to the open (empty) file `fd`: input ranges are copied block by
  * block through one 16 MB buffer, yielding to the event loop between blocks. `modelPath` names the
@@ -346,7 +344,8 @@ export async function writeExternalData(fd: number, plan: ExternalPlan, modelPat
       const { from } = piece;
       let src = sources.get(from.file);
       if (src === undefined) {
-        src = openSource(modelPath, from);
+        // Checked when the model was read; it may have changed since.
+        src = openDataFile(modelPath, from.file, from.location);
         sources.set(from.file, src);
       }
       block ??= copyBlock(plan.size);
