@@ -41,18 +41,27 @@ export function openRegularFile(path: string): OpenedFile {
   }
 }
 
+/**
+ * Reads `length` bytes of `fd` at `position` into `buf` at `offset`, however many reads that takes;
+ * returns how many it got, fewer only when the file ended first (the caller says what that means).
+ */
+export function readFully(fd: number, buf: Uint8Array, offset: number, length: number, position: number): number {
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, buf, offset + done, length - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
 /** The whole of a regular file, read without blocking on what is not one (see openRegularFile). */
 export function readRegularFile(path: string): Buffer {
   const { fd, size } = openRegularFile(path);
   try {
     const buf = Buffer.allocUnsafe(size);
-    let off = 0;
-    while (off < size) {
-      const n = readSync(fd, buf, off, size - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    return off === size ? buf : buf.subarray(0, off);
+    const got = readFully(fd, buf, 0, size, 0);
+    return got === size ? buf : buf.subarray(0, got);
   } finally {
     closeSync(fd);
   }

@@ -16,10 +16,10 @@
 //     because its one location is a bare file name in its own folder.
 // Models without external data are written inline, as before.
 
-import { closeSync, fstatSync, readSync, realpathSync } from 'node:fs';
+import { closeSync, fstatSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { ModelError } from '../errors.js';
-import { NotARegularFile, openRegularFile } from '../input-file.js';
+import { NotARegularFile, openRegularFile, readFully } from '../input-file.js';
 import { SOURCE } from './codec.js';
 import type { AttributeProto, GraphProto, ModelProto, NodeProto, SparseTensorProto, StringStringEntryProto, TensorProto } from './schema.js';
 import { elementCount, elementSize } from './tensor.js';
@@ -165,12 +165,7 @@ export function readExternal(modelPath: string, t: TensorProto): Uint8Array {
   try {
     const { offset, length } = checkedRange(modelPath, t, ref, fd);
     const buf = Buffer.allocUnsafe(length);
-    let done = 0;
-    while (done < length) {
-      const n = readSync(fd, buf, done, length - done, offset + done);
-      if (n === 0) throw new ModelError(modelPath, `tensor '${t.name ?? ''}': external data '${ref.location}' ended early`);
-      done += n;
-    }
+    if (readFully(fd, buf, 0, length, offset) !== length) throw new ModelError(modelPath, `tensor '${t.name ?? ''}': external data '${ref.location}' ended early`);
     return buf;
   } finally {
     closeSync(fd);

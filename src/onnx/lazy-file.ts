@@ -19,7 +19,8 @@
 // Anything unexpected in the walk (a length past its message's end, a group, a short read) falls
 // back to reading every byte, and the decoder then reports the problem as usual.
 
-import { closeSync, readSync } from 'node:fs';
+import { closeSync } from 'node:fs';
+import { readFully } from '../input-file.js';
 import { copyRange, writeAll } from './file-copy.js';
 import { WIRE_I32, WIRE_I64, WIRE_LEN, WIRE_VARINT } from './codec.js';
 import { UnloadedBytesError } from '../errors.js';
@@ -166,13 +167,9 @@ export class LazyFile {
       out.set(this.buf.subarray(start, end), at);
       return;
     }
-    const fd = this.openFd();
-    for (let off = start; off < end;) {
-      const n = readSync(fd, out, at + off - start, end - off, off);
-      if (n === 0) throw new UnloadedBytesError('the model file shrank while gapify was using it');
-      off += n;
-      this.bytesRead += n;
-    }
+    const got = readFully(this.openFd(), out, at, end - start, start);
+    this.bytesRead += got;
+    if (got !== end - start) throw new UnloadedBytesError('the model file shrank while gapify was using it');
   }
 
   close(): void {
@@ -186,12 +183,7 @@ export class LazyFile {
   }
 
   private readInto(from: number, to: number): void {
-    const fd = this.openFd();
-    for (let off = from; off < to;) {
-      const n = readSync(fd, this.buf, off, to - off, off);
-      if (n === 0) throw new UnloadedBytesError('the model file shrank while being read');
-      off += n;
-    }
+    if (readFully(this.openFd(), this.buf, from, to - from, from) !== to - from) throw new UnloadedBytesError('the model file shrank while being read');
     this.bytesRead += to - from;
   }
 

@@ -13,14 +13,14 @@
 // in a temporary folder and renamed into place data file first, so the output model never points
 // at a partial data file.
 
-import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, renameSync, rmSync, unlinkSync, writevSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, openSync, renameSync, rmSync, unlinkSync, writevSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { getHeapStatistics } from 'node:v8';
 import { basename, dirname, join, resolve } from 'node:path';
 import { decode, DecodeBudgetError, encodeChunks, WireError } from './codec.js';
 import type { GraphProto, ModelProto, TensorProto } from './schema.js';
 import { ModelError } from '../errors.js';
-import { NotARegularFile, openRegularFile, type OpenedFile } from '../input-file.js';
+import { NotARegularFile, openRegularFile, readFully, type OpenedFile } from '../input-file.js';
 import { resolveOutputPath, type InputFile } from '../output-path.js';
 import { externalRef, isExternal, mapModelTensors, planExternalData, resolveExternalData, writeExternalData } from './external-data.js';
 import { Pacer } from './file-copy.js';
@@ -94,13 +94,7 @@ function readWholeFile(path: string): Uint8Array {
   const { fd, size } = openModelFile(path);
   try {
     const buf = newFileBuffer(size);
-    let off = 0;
-    while (off < size) {
-      const n = readSync(fd, buf, off, size - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    if (off !== size) throw new ModelError(path, 'file shrank while being read');
+    if (readFully(fd, buf, 0, size, 0) !== size) throw new ModelError(path, 'file shrank while being read');
     return buf;
   } finally {
     closeSync(fd);
