@@ -53,16 +53,13 @@ export async function probeValues(
   }
 
   const inputs = opts.inputs ?? resolveInputs(model, opts.inputShapes ?? NO_INPUT_SHAPES, { label });
-  const feeds = await makeSeededInputs(inputs, opts.seed ?? DEFAULT_SEED);
-  return withModelSource(file, withOutputs(model, names), (source) => withSession(source, async (s) => {
-    const out = await runSession(s, label, feeds, names);
-    for (const name of names) {
-      const v = out[name];
-      if (!v) throw new RuntimeError(`onnxruntime did not return '${name}' when probing ${label}`);
-      result.set(name, { dims: [...v.dims], dtype: v.type, data: v.data });
-    }
-    return result;
-  }));
+  const out = await runModel(file, model, inputs, opts.seed ?? DEFAULT_SEED, names);
+  for (const name of names) {
+    const v = out.get(name);
+    if (!v) throw new RuntimeError(`onnxruntime did not return '${name}' when probing ${label}`);
+    result.set(name, { dims: [...v.dims], dtype: v.type, data: v.data });
+  }
+  return result;
 }
 
 /**
@@ -79,9 +76,11 @@ export function withOutputs(model: ModelProto, names: readonly string[]): ModelP
 
 /**
  * Runs `model` — `file`'s model or a rewrite of it — once on seeded `inputs` and returns its
- * outputs, kept after the session is released.
+ * outputs, kept after the session is released. Given `fetches`, returns those values instead: they
+ * need not be graph outputs (they are exposed as outputs, see withOutputs).
  */
-export async function runModel(file: ModelFile, model: ModelProto, inputs: readonly ResolvedInput[], seed = DEFAULT_SEED): Promise<Map<string, TensorValue>> {
+export async function runModel(file: ModelFile, model: ModelProto, inputs: readonly ResolvedInput[], seed = DEFAULT_SEED, fetches?: readonly string[]): Promise<Map<string, TensorValue>> {
   const feeds = await makeSeededInputs(inputs, seed);
-  return withModelSource(file, model, (source) => withSession(source, async (s) => keepOutputs(await runSession(s, file.path, feeds))));
+  const runnable = fetches ? withOutputs(model, fetches) : model;
+  return withModelSource(file, runnable, (source) => withSession(source, async (s) => keepOutputs(await runSession(s, file.path, feeds, fetches))));
 }
