@@ -639,31 +639,29 @@ function sizeOf(info: MessageInfo, msg: Record<string | symbol, unknown>, cache:
   const known = cache.sizes.get(msg);
   if (known !== undefined) return known;
   let size = 0;
-  {
-    for (const f of info.ordered) {
-      const v = msg[f.name];
-      if (v === undefined || v === null) continue;
-      const tagSize = varintSize(f.id * 8);
-      if (!f.repeated) {
-        size += tagSize + (f.kind === 'message' ? lenPrefixed(sizeOf(f.message!, v as Record<string, unknown>, cache)) : scalarSize(f, v, cache));
-        continue;
-      }
-      const arr = v as ArrayLike<unknown>;
-      if (arr.length === 0) continue;
-      if (f.packed) {
-        let body = 0;
-        for (let i = 0; i < arr.length; i++) body += scalarSize(f, arr[i], cache);
-        size += tagSize + lenPrefixed(body);
-      } else {
-        for (let i = 0; i < arr.length; i++) {
-          const item = arr[i];
-          size += tagSize + (f.kind === 'message' ? lenPrefixed(sizeOf(f.message!, item as Record<string, unknown>, cache)) : scalarSize(f, item, cache));
-        }
+  for (const f of info.ordered) {
+    const v = msg[f.name];
+    if (v === undefined || v === null) continue;
+    const tagSize = varintSize(f.id * 8);
+    if (!f.repeated) {
+      size += tagSize + (f.kind === 'message' ? lenPrefixed(sizeOf(f.message!, v as Record<string, unknown>, cache)) : scalarSize(f, v, cache));
+      continue;
+    }
+    const arr = v as ArrayLike<unknown>;
+    if (arr.length === 0) continue;
+    if (f.packed) {
+      let body = 0;
+      for (let i = 0; i < arr.length; i++) body += scalarSize(f, arr[i], cache);
+      size += tagSize + lenPrefixed(body);
+    } else {
+      for (let i = 0; i < arr.length; i++) {
+        const item = arr[i];
+        size += tagSize + (f.kind === 'message' ? lenPrefixed(sizeOf(f.message!, item as Record<string, unknown>, cache)) : scalarSize(f, item, cache));
       }
     }
-    const unknown = msg[UNKNOWN] as readonly Uint8Array[] | undefined;
-    if (unknown) for (const u of unknown) size += u.length;
   }
+  const unknown = msg[UNKNOWN] as readonly Uint8Array[] | undefined;
+  if (unknown) for (const u of unknown) size += u.length;
   cache.sizes.set(msg, size);
   return size;
 }
