@@ -86,9 +86,13 @@ export class NotARegularFile extends Error {
   constructor(
     readonly path: string,
     readonly kind: string,
-    readonly isDirectory: boolean,
   ) {
     super(`${path} is not a regular file (${kind})`);
+  }
+
+  /** The path names a folder (fileKind's 'a folder'). */
+  get isDirectory(): boolean {
+    return this.kind === 'a folder';
   }
 }
 

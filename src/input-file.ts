@@ -33,7 +33,7 @@ export function openRegularFile(path: string): OpenedFile {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const st = fstatSync(fd);
-    if (!st.isFile()) throw new NotARegularFile(path, fileKind(st), st.isDirectory());
+    if (!st.isFile()) throw new NotARegularFile(path, fileKind(st));
     return { fd, size: st.size };
   } catch (e) {
     closeSync(fd);
