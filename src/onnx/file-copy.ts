@@ -18,7 +18,7 @@ export function writeAll(fd: number, bytes: Uint8Array, position: number | null 
  * keep ordered), so the writers call this every block: a SIGINT or SIGTERM is then handled within
  * one block — the temp file removed, the old output kept — instead of after the whole write.
  */
-export function yieldToEventLoop(): Promise<void> {
+function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 

@@ -123,7 +123,7 @@ function heapBudget(): number {
 }
 
 /** Nodes of the model: its graph, subgraphs, training graphs and functions. */
-export function countNodes(model: ModelProto): number {
+function countNodes(model: ModelProto): number {
   let n = 0;
   const graph = (g: GraphProto): void => {
     n += g.node.length;
