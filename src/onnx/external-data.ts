@@ -322,8 +322,8 @@ export function planExternalData(modelPath: string, model: ModelProto, dataName:
 
 /**
  * Writes the data file of `plan` to the open (empty) file `fd`: input ranges are copied block by
- * block through one 16 MB buffer, yielding to the event loop between blocks. `modelPath` names the
- * input in errors.
+ * block through one 16 MB buffer, yielding to the event loop every 16 MB written. `modelPath`
+ * names the input in errors.
  */
 export async function writeExternalData(fd: number, plan: ExternalPlan, modelPath: string): Promise<void> {
   const sources = new Map<string, number>();
@@ -344,7 +344,7 @@ export async function writeExternalData(fd: number, plan: ExternalPlan, modelPat
         sources.set(from.file, src);
       }
       block ??= copyBlock(plan.size);
-      if (!(await copyRange(src, from.offset, from.length, fd, piece.at, block))) {
+      if (!(await copyRange(src, from.offset, from.length, fd, pacer, piece.at, block))) {
         throw new ModelError(modelPath, `external data '${from.location}' ended early (it shrank while being copied)`);
       }
     }

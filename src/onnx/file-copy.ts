@@ -15,8 +15,9 @@ export function writeAll(fd: number, bytes: Uint8Array, position: number | null 
 
 /**
  * Lets the event loop run. Writing a model is a long run of synchronous calls (fast, and simple to
- * keep ordered), so the writers call this every block: a SIGINT or SIGTERM is then handled within
- * one block — the temp file removed, the old output kept — instead of after the whole write.
+ * keep ordered), so the writers call this (through a Pacer) every block's worth: a SIGINT or
+ * SIGTERM is then handled within one block — the temp file removed, the old output kept — instead
+ * of after the whole write.
  */
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -36,17 +37,18 @@ export class Pacer {
 
 /**
  * Copies `length` bytes at `offset` of `from` to `to` (at `position`, or its current position),
- * yielding to the event loop after each block. Resolves false if `from` ended early (the caller
- * names the file in its error).
+ * telling `pacer` each block written (the writer's one Pacer: it yields every block's worth of
+ * the whole write, however the write is split into copies). Resolves false if `from` ended early
+ * (the caller names the file in its error).
  */
-export async function copyRange(from: number, offset: number, length: number, to: number, position: number | null = null, block?: Buffer): Promise<boolean> {
+export async function copyRange(from: number, offset: number, length: number, to: number, pacer: Pacer, position: number | null = null, block?: Buffer): Promise<boolean> {
   const buf = block ?? Buffer.allocUnsafe(Math.min(COPY_BLOCK, Math.max(length, 1)));
   for (let done = 0; done < length;) {
     const n = readSync(from, buf, 0, Math.min(buf.length, length - done), offset + done);
     if (n === 0) return false;
     writeAll(to, buf.subarray(0, n), position === null ? null : position + done);
     done += n;
-    await yieldToEventLoop();
+    await pacer.wrote(n);
   }
   return true;
 }

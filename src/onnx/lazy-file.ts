@@ -21,7 +21,7 @@
 
 import { closeSync } from 'node:fs';
 import { readFully } from '../input-file.js';
-import { copyRange, writeAll } from './file-copy.js';
+import { copyRange, writeAll, type Pacer } from './file-copy.js';
 import { WIRE_I32, WIRE_I64, WIRE_LEN, WIRE_VARINT } from './codec.js';
 import { UnloadedBytesError } from '../errors.js';
 
@@ -152,13 +152,13 @@ export class LazyFile {
     return view.byteOffset - this.buf.byteOffset;
   }
 
-  /** Appends file bytes [start, end) to `out` (an fd open for writing), loaded or not. */
-  async copyTo(out: number, start: number, end: number): Promise<void> {
+  /** Appends file bytes [start, end) to `out` (an fd open for writing), loaded or not; `pacer`: the writer's (see copyRange). */
+  async copyTo(out: number, start: number, end: number, pacer: Pacer): Promise<void> {
     if (this.isLoaded(start, end)) {
       writeAll(out, this.buf.subarray(start, end));
       return;
     }
-    if (!(await copyRange(this.openFd(), start, end - start, out))) throw new UnloadedBytesError('the model file shrank while gapify was using it');
+    if (!(await copyRange(this.openFd(), start, end - start, out, pacer))) throw new UnloadedBytesError('the model file shrank while gapify was using it');
   }
 
   /** Puts file bytes [start, end) into `out` at `at`: from memory where loaded, else read from the file (not kept). */

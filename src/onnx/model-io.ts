@@ -351,7 +351,7 @@ async function writeChunks(fd: number, chunks: readonly Uint8Array[], lazy?: Laz
     const at = lazy?.offsetOf(c);
     if (lazy && at !== undefined && !lazy.isLoaded(at, at + c.length)) {
       await flush();
-      await lazy.copyTo(fd, at, at + c.length);
+      await lazy.copyTo(fd, at, at + c.length, pacer);
       continue;
     }
     batch.push(c);
