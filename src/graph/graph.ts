@@ -6,6 +6,7 @@ import type { AttributeProto, GraphProto, NodeProto, TensorProto, ValueInfoProto
 import { AttributeType } from '../onnx/schema.js';
 import { emptyTensor } from '../onnx/tensor.js';
 import { GraphStructureError } from '../errors.js';
+import { nodeLabel } from '../text.js';
 
 export { GraphStructureError };
 
@@ -263,7 +264,7 @@ export class GraphView {
   /** Inserts nodes right before `anchor`, which must be in the graph. */
   insertBefore(anchor: NodeProto, added: NodeProto[]): void {
     const at = this.nodes.indexOf(anchor);
-    if (at < 0) throw new GraphStructureError(`node '${anchor.name || anchor.op_type}' is not in the graph`);
+    if (at < 0) throw new GraphStructureError(`node '${nodeLabel(anchor)}' is not in the graph`);
     this.nodes.splice(at, 0, ...added);
     this.dirty = true;
   }
@@ -271,7 +272,7 @@ export class GraphView {
   /** Puts `next` where `old` is (same outputs, other inputs: a node re-wired by a rewrite). */
   replace(old: NodeProto, next: NodeProto): void {
     const at = this.nodes.indexOf(old);
-    if (at < 0) throw new GraphStructureError(`node '${old.name || old.op_type}' is not in the graph`);
+    if (at < 0) throw new GraphStructureError(`node '${nodeLabel(old)}' is not in the graph`);
     this.nodes[at] = next;
     this.dirty = true;
   }

@@ -28,6 +28,7 @@ import { GraphStructureError } from '../errors.js';
 import { attrInt } from '../graph/graph.js';
 import { makeConstantNode, makeNode, makeTensor } from '../onnx/builder.js';
 import { DataType, type NodeProto } from '../onnx/schema.js';
+import { nodeLabel } from '../text.js';
 
 /** An output dim of the new target: a constant, or the product of input dims (one: a copy). */
 export type DimExpr = { readonly kind: 'const'; readonly value: number } | { readonly kind: 'dims'; readonly of: readonly number[] };
@@ -147,7 +148,7 @@ function entries(dims: readonly DimExpr[], allowZero: boolean): Entry[] {
 export function freeReshape(graph: GraphView, free: ReshapeFree): NodeProto[] {
   const old = graph.producer(free.node.output[0] ?? '');
   const x = free.node.input[0];
-  if (!old || !x) throw new GraphStructureError(`freeReshape: Reshape '${free.node.name ?? ''}' is not in the graph`);
+  if (!old || !x) throw new GraphStructureError(`freeReshape: Reshape '${nodeLabel(free.node)}' is not in the graph`);
   const base = `${old.name || old.output[0] || 'Reshape'}/gapify`;
   const value = (node: string): string => graph.uniqueName(`${node}_output_0`);
   const added: NodeProto[] = [];
