@@ -33,7 +33,7 @@ export const alreadyGapOf = (a: Pick<Analysis, 'findings'>): AlreadyGap[] => a.f
 const SHAPE_SENSITIVE = new Set(['GlobalAveragePool', 'GlobalMaxPool', 'ReduceMean', 'ReduceMax', 'AveragePool', 'MaxPool', 'Flatten', 'Reshape', 'Squeeze']);
 
 /** Builds the graph view (checking its structure) and finds every classifier tail. */
-export function analyzeModel(file: ModelFile, inputShapes?: ReadonlyMap<string, readonly Dim[]>, extraShapes?: ReadonlyMap<string, Shape>): Analysis {
+export function analyzeModel(file: ModelFile, inputShapes?: ReadonlyMap<string, readonly Dim[]>): Analysis {
   const graph = new GraphView(file.model.graph!, file.opset);
   try {
     graph.validate();
@@ -42,7 +42,6 @@ export function analyzeModel(file: ModelFile, inputShapes?: ReadonlyMap<string, 
     throw e;
   }
   const shapes = inferShapes(graph, inputShapes);
-  if (extraShapes) for (const [k, v] of extraShapes) if (!isConcrete(shapes.shapes.get(k))) shapes.shapes.set(k, [...v]);
   return { file, graph, shapes, findings: findClassifierTails(graph, shapes.shapes) };
 }
 
@@ -81,16 +80,18 @@ export function analysisInputs(file: ModelFile, spec: InputShapeSpec): { inputs:
  */
 export async function analyzeWithProbe(file: ModelFile, spec: InputShapeSpec, probe: boolean, log?: (l: string) => void): Promise<{ analysis: Analysis; inputs: ResolvedInput[] }> {
   const { inputs, dims } = analysisInputs(file, spec);
-  let analysis = analyzeModel(file, dims);
-  const missing = missingShapes(analysis);
+  const analysis = analyzeModel(file, dims);
   const needsProbe = refusalsOf(analysis).some((f) => f.code === 'unknown-dims');
-  if (probe && needsProbe && missing.length > 0) {
-    log?.(`probing ${missing.length} shape(s) with onnxruntime`);
-    const probed = await probeValues(file, file.model, missing, { inputs });
-    const extra = new Map<string, Shape>([...probed].map(([k, v]) => [k, v.dims]));
-    analysis = analyzeModel(file, dims, extra);
-  }
-  return { analysis, inputs };
+  if (!probe || !needsProbe) return { analysis, inputs };
+  const missing = missingShapes(analysis);
+  if (missing.length === 0) return { analysis, inputs };
+  log?.(`probing ${missing.length} shape(s) with onnxruntime`);
+  const probed = await probeValues(file, file.model, missing, { inputs });
+  // The probed shapes fill in what inference left open (never what it knew); the graph and the
+  // rest of the inference stand, so only the search runs again.
+  const { graph, shapes } = analysis;
+  for (const [k, v] of probed) if (!isConcrete(shapes.shapes.get(k))) shapes.shapes.set(k, [...v.dims]);
+  return { analysis: { ...analysis, findings: findClassifierTails(graph, shapes.shapes) }, inputs };
 }
 
 export interface RewriteOptions {
