@@ -2,7 +2,7 @@
 // forms are rules (rules/*.ts, one file each); this module knows none of them.
 
 import { GraphStructureError, GraphView } from '../graph/graph.js';
-import { inferShapes, type Dim, type Shape, type ShapeInference } from '../graph/shapes.js';
+import { inferShapes, type Dim, type ShapeInference } from '../graph/shapes.js';
 import { ModelError } from '../errors.js';
 import { TensorError } from '../onnx/tensor.js';
 import type { ModelFile } from '../onnx/model-io.js';
@@ -11,6 +11,7 @@ import type { InputShapeSpec } from '../verify/input-shapes.js';
 import { resolveInputs, type ResolvedInput } from '../verify/inputs.js';
 import { probeValues } from '../verify/probe.js';
 import { findClassifierTails } from './find.js';
+import { knownDims } from './read.js';
 import { decideOrder, type AlreadyGap, type Finding, type OrderOption, type Refusal, type Tail, type TailChange } from './rule.js';
 
 export { ORDERS, decideOrder, type AlreadyGap, type Finding, type Order, type OrderOption, type Refusal, type Tail, type TailChange, type TailCost, type TailMatch, type TailRule } from './rule.js';
@@ -45,17 +46,13 @@ export function analyzeModel(file: ModelFile, inputShapes?: ReadonlyMap<string, 
   return { file, graph, shapes, findings: findClassifierTails(graph, shapes.shapes) };
 }
 
-function isConcrete(s: Shape | undefined): boolean {
-  return !!s && s.every((d) => typeof d === 'number');
-}
-
 /** Values whose shapes static inference could not pin down but a rule would like to know. */
 export function missingShapes(analysis: Analysis): string[] {
   const wanted = new Set<string>();
   for (const n of analysis.graph.nodes) {
     if (!SHAPE_SENSITIVE.has(n.op_type ?? '')) continue;
     for (const v of [n.input[0], n.output[0]]) {
-      if (v && !isConcrete(analysis.shapes.shapes.get(v)) && !analysis.graph.initializers.has(v)) wanted.add(v);
+      if (v && knownDims(analysis.shapes.shapes.get(v)) === undefined && !analysis.graph.initializers.has(v)) wanted.add(v);
     }
   }
   return [...wanted];
@@ -90,7 +87,7 @@ export async function analyzeWithProbe(file: ModelFile, spec: InputShapeSpec, pr
   // The probed shapes fill in what inference left open (never what it knew); the graph and the
   // rest of the inference stand, so only the search runs again.
   const { graph, shapes } = analysis;
-  for (const [k, v] of probed) if (!isConcrete(shapes.shapes.get(k))) shapes.shapes.set(k, [...v.dims]);
+  for (const [k, v] of probed) if (knownDims(shapes.shapes.get(k)) === undefined) shapes.shapes.set(k, [...v.dims]);
   return { analysis: { ...analysis, findings: findClassifierTails(graph, shapes.shapes) }, inputs };
 }
 
