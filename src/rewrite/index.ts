@@ -61,15 +61,18 @@ export function missingShapes(analysis: Analysis): string[] {
 /** The findings of a model that is no file of its own (a rewrite, say), at these input dims. */
 export function findingsOf(model: ModelProto, opset: number, inputs: readonly ResolvedInput[]): Finding[] {
   const graph = new GraphView(model.graph!, opset);
-  const shapes = inferShapes(graph, new Map(inputs.map((i) => [i.name, [...i.shape]])));
+  const shapes = inferShapes(graph, inputDims(inputs));
   return findClassifierTails(graph, shapes.shapes);
 }
 
 /** Concrete input dims for shape inference: the same ones verification feeds. */
 export function analysisInputs(file: ModelFile, spec: InputShapeSpec): { inputs: ResolvedInput[]; dims: Map<string, Dim[]> } {
   const inputs = resolveInputs(file.model, spec, { label: file.path });
-  return { inputs, dims: new Map(inputs.map((i) => [i.name, [...i.shape]])) };
+  return { inputs, dims: inputDims(inputs) };
 }
+
+/** Each input's dims by name, as shape inference takes them. */
+const inputDims = (inputs: readonly ResolvedInput[]): Map<string, Dim[]> => new Map(inputs.map((i) => [i.name, [...i.shape]]));
 
 /**
  * Analysis with onnxruntime's help where static shape inference is stuck (an op it doesn't know
