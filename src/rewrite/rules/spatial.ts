@@ -124,9 +124,8 @@ export const spatialRule: TailRule<SpatialMatch> = {
       // Inner layers keep their output names: the activations between them read those.
       const out = i === last ? graph.uniqueName(`${layer.output}_class_map`) : layer.output;
       const conv = convNode(graph, baseName(layer.nodes[0]!), i === 0 ? m.input : layer.input, names, kernel, out);
-      // Add before detaching, so the map the conv reads is never seen as dead.
-      graph.nodes.push(conv);
-      graph.invalidate();
+      // Add (at the end) before detaching, so the map the conv reads is never seen as dead.
+      graph.insertAfter(undefined, [conv]);
       graph.detach(layer.nodes);
       added.push(conv);
       classMap = out;
@@ -140,8 +139,7 @@ export const spatialRule: TailRule<SpatialMatch> = {
       makeNode('Flatten', [pooled], [lastLayer.output], { axis: 1 }, graph.uniqueName(`${base}/gapify/Flatten`)),
     ];
     added.push(...closing);
-    graph.nodes.push(...closing);
-    graph.invalidate();
+    graph.insertAfter(undefined, closing);
     graph.removeDead([m.at]);
     // Values between the layers are maps now: their declared [N, K] shapes would be stale.
     const reshaped = new Set(m.reshapedValues);
