@@ -9,7 +9,7 @@ import type { NodeProto } from '../onnx/schema.js';
 import { countChange, dimsText, nodeLabel, thousands } from '../text.js';
 import type { BetweenOp } from './between.js';
 import { spatialSize } from './cost.js';
-import { baseName, convNode, removedSince, type ConvParamNames } from './emit.js';
+import { baseName, convNode, convertedLayer, dropValueInfo, removedSince, type ConvParamNames } from './emit.js';
 import { followingLayers, layerOps, layerParams, type LinearLayer } from './linear.js';
 import { elementwiseRegion, isElementwiseOn, isFinalScores, isLinearLayerOp } from './ops.js';
 import { DISGUISED_NOTE, keepsDims, poolParts, type GlobalPool, type PoolWalk } from './pool.js';
@@ -196,9 +196,7 @@ export function applyHead(graph: GraphView, m: HeadMatch, order: Order | undefin
   });
   graph.detach([...layers.flatMap((l) => l.nodes), ...m.after]);
   graph.removeDead([...m.between.map((b) => b.node), ...poolParts(pool)]);
-  // Values between the layers are maps now: their declared [N, K] shapes would be stale.
-  const reshaped = new Set(m.reshapedValues);
-  if (reshaped.size) graph.valueInfo = graph.valueInfo.filter((v) => !reshaped.has(v.name ?? ''));
+  dropValueInfo(graph, m.reshapedValues);
 
   const notes: string[] = [...(how.notes ?? [])];
   if (!single) {
@@ -210,7 +208,7 @@ export function applyHead(graph: GraphView, m: HeadMatch, order: Order | undefin
   if (pool.disguised) notes.push(DISGUISED_NOTE(pool.node));
   return {
     ...(order ? { order } : {}),
-    layers: layers.map((l) => ({ node: l.nodes[0]!, op: layerOps(l), weight: [l.outFeatures, l.inFeatures], became: `Conv ${kernel.join('×')}` })),
+    layers: layers.map((l) => convertedLayer(l, kernel)),
     removed: removedSince(graph, before), added,
     ...(classMap ? { classMap } : {}),
     params: cost.params,

@@ -20,8 +20,8 @@ import type { Shapes } from '../../graph/shapes.js';
 import { makeNode } from '../../onnx/builder.js';
 import type { NodeProto } from '../../onnx/schema.js';
 import { dimsText, nodeLabel, shapeText, thousands } from '../../text.js';
-import { addConvParams, baseName, convNode, removedSince } from '../emit.js';
-import { followingLayers, layerOps, layerParams, matchLinear } from '../linear.js';
+import { addConvParams, baseName, convNode, convertedLayer, dropValueInfo, removedSince } from '../emit.js';
+import { followingLayers, layerParams, matchLinear } from '../linear.js';
 import { isFinalScores, isLinearLayerOp, isTrainingMode } from '../ops.js';
 import { pooledUpstream } from '../pool.js';
 import { knownDims } from '../read.js';
@@ -129,7 +129,7 @@ export const spatialRule: TailRule<SpatialMatch> = {
       graph.detach(layer.nodes);
       added.push(conv);
       classMap = out;
-      return { node: layer.nodes[0]!, op: layerOps(layer), weight: [layer.outFeatures, layer.inFeatures], became: `Conv ${kernel.join('×')}` };
+      return convertedLayer(layer, kernel);
     });
     const lastLayer = m.layers[last]!;
     const base = baseName(lastLayer.nodes[0]!);
@@ -141,9 +141,7 @@ export const spatialRule: TailRule<SpatialMatch> = {
     added.push(...closing);
     graph.insertAfter(undefined, closing);
     graph.removeDead([m.at]);
-    // Values between the layers are maps now: their declared [N, K] shapes would be stale.
-    const reshaped = new Set(m.reshapedValues);
-    graph.valueInfo = graph.valueInfo.filter((v) => !reshaped.has(v.name ?? ''));
+    dropValueInfo(graph, m.reshapedValues);
     graph.sort();
     const cost = this.cost(m);
     return {
