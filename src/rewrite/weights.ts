@@ -20,7 +20,7 @@ export interface ConvParams {
 }
 
 /** The same data under a new name and dims — no bytes copied. */
-function sameData(t: TensorProto, name: string, dims: number[]): TensorProto {
+export function sameData(t: TensorProto, name: string, dims: number[]): TensorProto {
   return { ...t, name, dims };
 }
 

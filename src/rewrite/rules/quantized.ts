@@ -30,6 +30,7 @@ import { disguisedPoolPins, matchGlobalPool, walkFromPool, type WalkDialect } fr
 import { activationQuant, isQuantizeOp } from '../qdq.js';
 import { noMatch, type NoMatch } from '../reasons.js';
 import { classMapOf, type TailRule } from '../rule.js';
+import { sameData } from '../weights.js';
 
 export interface QuantizedMatch extends HeadMatch {
   /** The activation Q/DQ between pool and first layer, in order: the rewrite keeps them. */
@@ -66,10 +67,6 @@ function finish(graph: GraphView, m: HeadMatch): QuantizedMatch | NoMatch {
   // The kept ops' outputs become [N, C, 1, 1]: their declared shapes would be stale.
   return { ...m, kept, reshapedValues: [...m.reshapedValues, ...kept.map((k) => k.output[0] ?? '')] };
 }
-
-/** The same bytes under a new name and dims. */
-const sameData = (t: TensorProto, name: string, dims: number[]): TensorProto => ({ ...t, name, dims });
-
 
 /**
  * Conv parameters of a layer with dequantized weights: the integer weight as [K, C, 1, 1] (its
