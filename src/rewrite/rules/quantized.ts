@@ -30,7 +30,7 @@ import { disguisedPoolPins, matchGlobalPool, walkFromPool, type WalkDialect } fr
 import { activationQuant, isQuantizeOp } from '../qdq.js';
 import { noMatch, type NoMatch } from '../reasons.js';
 import { classMapOf, type TailRule } from '../rule.js';
-import { sameData } from '../weights.js';
+import { sameData, transposeValues } from '../weights.js';
 
 export interface QuantizedMatch extends HeadMatch {
   /** The activation Q/DQ between pool and first layer, in order: the rewrite keeps them. */
@@ -91,9 +91,7 @@ function dequantizedConvParams(graph: GraphView, layer: LinearLayer, kernel: num
   } else {
     // [C, K] → [K, C]: integers moved as integers, a QAT float weight as floats (no rounding either way).
     const v = dq.quantize ? readFloats(dq.x, bytes) : readInts(dq.x, bytes);
-    const t = new Array<number>(v.length);
-    for (let c = 0; c < C; c++) for (let k = 0; k < K; k++) t[k * C + c] = v[c * K + k]!;
-    x = makeTensor(name, dq.x.data_type!, dims, t);
+    x = makeTensor(name, dq.x.data_type!, dims, transposeValues(v, C, K));
   }
   graph.addInitializer(x);
   // Per-axis scales: along the outputs (axis 0 of [K, C]; 1 of [C, K]) → the Conv's axis 0, else its axis 1.
