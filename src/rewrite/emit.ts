@@ -18,8 +18,6 @@ export function baseName(n: NodeProto): string {
 export interface ConvParamNames {
   readonly weight: string;
   readonly bias?: string;
-  /** A BatchNormalization was folded in. */
-  readonly folded: boolean;
   /** Nodes added to compute the parameters (a QDQ weight's new DequantizeLinear). */
   readonly nodes?: readonly NodeProto[];
 }
@@ -33,7 +31,7 @@ export function addConvParams(graph: GraphView, layer: LinearLayer, kernel: numb
   }, bytes, affine);
   graph.addInitializer(params.weight);
   if (params.bias) graph.addInitializer(params.bias);
-  return { weight: params.weight.name!, ...(params.bias ? { bias: params.bias.name! } : {}), folded: !!affine };
+  return { weight: params.weight.name!, ...(params.bias ? { bias: params.bias.name! } : {}) };
 }
 
 export function convNode(graph: GraphView, base: string, input: string, params: { weight: string; bias?: string }, kernel: number[], output: string): NodeProto {

@@ -100,7 +100,7 @@ function dequantizedConvParams(graph: GraphView, layer: LinearLayer, kernel: num
   const quantize = dq.quantize && quantizationLike(graph, dq.quantize, name, axis);
   const weight = quantizationLike(graph, dq.node, quantize?.output[0] ?? name, axis);
   const b = bias ?? (layer.biasName ? dequantizedBias(graph, layer, bytes) : undefined);
-  return { weight: weight.output[0]!, ...(b ? { bias: b.value } : {}), folded: false, nodes: [...(quantize ? [quantize] : []), weight, ...(b?.node ? [b.node] : [])] };
+  return { weight: weight.output[0]!, ...(b ? { bias: b.value } : {}), nodes: [...(quantize ? [quantize] : []), weight, ...(b?.node ? [b.node] : [])] };
 }
 
 /** A node like `like` (a QuantizeLinear or DequantizeLinear: same scale, zero point, attributes) of `x`, per-axis along `axis`. */
