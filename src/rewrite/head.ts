@@ -157,8 +157,9 @@ export interface HeadRewrite {
  * (pool-first), the later ones 1×1 Convs on the pooled maps, the last one's scores flattened into
  * its old output name. Old nodes go only when nothing else reads them.
  */
-export function applyHead(graph: GraphView, m: HeadMatch, order: Order | undefined, cost: TailCost, how: HeadRewrite): Omit<TailChange, 'tail'> {
+export function applyHead(graph: GraphView, m: HeadMatch, order: Order | undefined, how: HeadRewrite): Omit<TailChange, 'tail'> {
   const { pool, layers, outputs, featureShape } = m;
+  const cost = headCost(m);
   const [first, ...rest] = layers as [LinearLayer, ...LinearLayer[]];
   const base = baseName(first.nodes[0]!);
   const kernel = featureShape.slice(2).map(() => 1);
@@ -239,7 +240,8 @@ const layerText = (l: LinearLayer): string => `${layerOps(l)} '${nodeLabel(l.nod
  * Lint's line for a head: its layers, what they become (`into`, e.g. "1×1 Conv"), its share and the
  * MACs of the orders it can be written in.
  */
-export function describeHead(m: HeadMatch, words: LintWords, cost: TailCost, orders: readonly Order[], into: (n: number) => string): TailDescription {
+export function describeHead(m: HeadMatch, words: LintWords, orders: readonly Order[], into: (n: number) => string): TailDescription {
+  const cost = headCost(m);
   const before = cost.macs.before!;
   const convFirst = orders.includes('conv-first') ? `, conv-first ${countChange(before, cost.macs.convFirst)} on a ${dimsText(m.featureShape.slice(1))} map` : '';
   const message = `${m.pool.node.op_type} '${nodeLabel(m.pool.node)}' → ${m.layers.map(layerText).join(' → ')} can be rewritten exactly into ${into(m.layers.length)} + GlobalAveragePool; `

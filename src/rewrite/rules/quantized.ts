@@ -152,7 +152,7 @@ export const quantizedRule: TailRule<QuantizedMatch> = {
   cost: headCost,
 
   apply(graph, m, order, bytes) {
-    return applyHead(graph, m, order, this.cost(m), {
+    return applyHead(graph, m, order, {
       params: (layer, kernel) => dequantizedConvParams(graph, layer, kernel, bytes),
       // The kept Q/DQ now read the pooled [N, C, 1, 1] map, one after the other, the Conv the last.
       poolFirstInput: (pooled) => m.kept.reduce((input, k) => {
@@ -169,7 +169,7 @@ export const quantizedRule: TailRule<QuantizedMatch> = {
   },
 
   describe(m, words) {
-    return describeHead(m, words, this.cost(m), this.orders(m), (n) => `${n === 1 ? '1×1 Conv' : `${n} 1×1 Convs`} with the same quantized weights`);
+    return describeHead(m, words, this.orders(m), (n) => `${n === 1 ? '1×1 Conv' : `${n} 1×1 Convs`} with the same quantized weights`);
   },
 
   pins: (m) => disguisedPoolPins(m.pool, m.featureShape),
