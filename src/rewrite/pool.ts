@@ -202,7 +202,6 @@ export interface PoolWalk {
   readonly reachesOutputWithoutLinear: boolean;
 }
 
-/** The rank of the pool's output: the map's rank, or 2 when it drops the spatial axes. */
 /**
  * `node` (a ReduceMean or ReduceMax over the spatial axes `axes` of its input) finishing what the
  * same op, its input's only producer and reader, began over the other spatial axes: that first op.
@@ -390,5 +389,3 @@ export function convBeforePool(graph: GraphView, value: string): NodeProto | und
   }
   return undefined;
 }
-
-/** Every classifier tail in the graph, rewritable or not, and already-GAP heads. */
