@@ -63,7 +63,7 @@ export function formatReport(r: GapifyReport): string {
     const maps = classMapCost(c, r.modelMacs?.before);
     if (maps) lines.push(`    note: ${maps}`);
   });
-  if (r.modelMacs) lines.push(`  whole model: MACs per sample ${thousands(r.modelMacs.before)} → ${countChange(r.modelMacs.before, r.modelMacs.after)}`);
+  if (r.modelMacs) lines.push(`  whole model: ${macLine(r.modelMacs.before, r.modelMacs.after)}`);
   for (const f of r.refused) lines.push(`  not rewritten (${f.code}): ${f.reason}`);
   for (const g of r.alreadyGap) lines.push(`  already a GAP head: Conv '${nodeLabel(g.conv)}'${g.classes !== undefined ? ` (${g.classes} classes)` : ''} → GlobalAveragePool '${nodeLabel(g.pool)}' — nothing to rewrite`);
   for (const o of r.cam?.outputs ?? []) {
