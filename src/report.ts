@@ -3,7 +3,6 @@
 
 import type { GapifyReport, Verification } from './result.js';
 import type { AlreadyGap, Refusal, TailChange } from './rewrite/rule.js';
-import type { SizeCheck } from './size/check.js';
 import type { SizeReport } from './size/index.js';
 import type { SizePin } from './size/pin.js';
 import { pointText } from './size/plan.js';
@@ -86,9 +85,6 @@ function freedWhat(s: SizeReport): string {
   return s.batchWasSymbolic && s.free.size ? 'size (and the batch, symbolic already)' : what;
 }
 
-/** A check point: "352×352", "288×384 batch 3". */
-const checkPoint = (c: SizeCheck, s: SizeReport): string => pointText(c, s.batch);
-
 /** --dynamic-size / --dynamic-batch: what the input became, what was freed, how the checks went. */
 export function sizeLines(s: SizeReport): string[] {
   const lines: string[] = [];
@@ -114,7 +110,7 @@ export function sizeLines(s: SizeReport): string[] {
         ...(k.reshapes.count ? [`${k.reshapes.count < k.reshapes.of ? `${k.reshapes.count} of ` : ''}the freed Reshapes' outputs max abs ${errorText(k.reshapes.maxAbsError)}${k.reshapes.ok ? '' : ' DIFFERENT'}`] : []),
       ].join(', ');
       const status = k.problems.length ? 'FAILED' : 'ok';
-      lines.push(`    at ${checkPoint(k, s)}: ${status}${against ? ` — vs ${against}${outs ? `: ${outs}` : ''}` : ''}`);
+      lines.push(`    at ${pointText(k, s.batch)}: ${status}${against ? ` — vs ${against}${outs ? `: ${outs}` : ''}` : ''}`);
       for (const p of k.problems) lines.push(`      ${p}`);
     }
     if (c.status === 'failed') for (const p of c.problems.filter((p) => !p.startsWith('at '))) lines.push(`    ${p}`);
