@@ -145,7 +145,7 @@ const alreadyGapJson = (g: AlreadyGap): object => ({ kind: g.kind, pool: nodeLab
 const freedJson = (f: ReshapeFree): object => ({ node: nodeLabel(f.node), target: f.target, becomes: f.words });
 
 // `op` and `reason` are the fields --json gave pins before they had a kind and a detail.
-export const pinJson = (p: SizePin): object => ({
+const pinJson = (p: SizePin): object => ({
   kind: p.kind, node: p.node ? nodeLabel(p.node) : null, op: p.node?.op_type ?? null, ...(p.input !== undefined ? { input: p.input } : {}),
   detail: p.detail, reason: p.detail, found: p.found, fixedByRewrite: p.fixedByRewrite,
 });
