@@ -7,7 +7,7 @@ import type { SizeReport } from './size/index.js';
 import type { SizePin } from './size/pin.js';
 import { pointText } from './size/plan.js';
 import type { ReshapeFree } from './size/unpin.js';
-import { count, countChange, errorText, nodeLabel, percentChange, plural, printable, printLines, shapeText, sizeText, thousands } from './text.js';
+import { count, countChange, errorText, nodeLabel, percentChange, plural, printLines, shapeText, sizeText, thousands } from './text.js';
 import type { Comparison } from './verify/compare.js';
 
 function macLine(before: number | undefined, after: number | undefined): string {
