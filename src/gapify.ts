@@ -98,8 +98,10 @@ async function rewriteFile(file: ModelFile, input: string, output: string, spec:
     base.cam = { outputs: cam.cams, skipped: cam.skipped };
   }
   const camNames = cam?.cams.map((c) => c.name) ?? [];
+  /** No tail rewritten and no class map added: only a freed input size could still change the model. */
+  const unchanged = changes.length === 0 && camNames.length === 0;
   const dynamic = !!options.dynamicSize || !!options.dynamicBatch;
-  if (changes.length === 0 && camNames.length === 0 && !dynamic) {
+  if (unchanged && !dynamic) {
     const why = alreadyGap.length ? 'the model already has a global-average-pool head'
       : refused.length ? 'no tail can be rewritten exactly'
         : 'no classifier tail found';
@@ -122,11 +124,11 @@ async function rewriteFile(file: ModelFile, input: string, output: string, spec:
     }
     const skipped: Verification = { status: 'skipped', reason: 'nothing was written' };
     if (step.refused) throw new SizeLocked<GapifyReport>(step.refused, { ...base, written: false, nothingWritten: 'the input size is pinned', rewritten: changes, verification: skipped });
-    if (changes.length === 0 && camNames.length === 0 && !step.report.dynamic) {
+    if (unchanged && !step.report.dynamic) {
       return { ...base, written: false, nothingWritten: `nothing was rewritten and the ${options.dynamicSize ? 'input size' : 'batch'} stays fixed`, rewritten: [], verification: skipped };
     }
     // A model that already takes any size (gapify's own output, say): a copy would be no rewrite.
-    if (changes.length === 0 && camNames.length === 0 && !step.report.freed.length && !step.report.cleared.length && sameInputs(file.model, model)) {
+    if (unchanged && !step.report.freed.length && !step.report.cleared.length && sameInputs(file.model, model)) {
       return { ...base, written: false, nothingWritten: 'nothing to change: no tail to rewrite, and the input already takes any size', rewritten: [], verification: skipped };
     }
   }

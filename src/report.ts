@@ -3,12 +3,11 @@
 
 import type { GapifyReport, Verification } from './result.js';
 import type { AlreadyGap, Refusal, TailChange } from './rewrite/rule.js';
-import type { SizeCheck } from './size/check.js';
 import type { SizeReport } from './size/index.js';
 import type { SizePin } from './size/pin.js';
 import { pointText } from './size/plan.js';
 import type { ReshapeFree } from './size/unpin.js';
-import { count, countChange, errorText, nodeLabel, percentChange, plural, printable, printLines, shapeText, sizeText, thousands } from './text.js';
+import { count, countChange, errorText, nodeLabel, percentChange, plural, printLines, shapeText, sizeText, thousands } from './text.js';
 import type { Comparison } from './verify/compare.js';
 
 function macLine(before: number | undefined, after: number | undefined): string {
@@ -63,7 +62,7 @@ export function formatReport(r: GapifyReport): string {
     const maps = classMapCost(c, r.modelMacs?.before);
     if (maps) lines.push(`    note: ${maps}`);
   });
-  if (r.modelMacs) lines.push(`  whole model: MACs per sample ${thousands(r.modelMacs.before)} → ${countChange(r.modelMacs.before, r.modelMacs.after)}`);
+  if (r.modelMacs) lines.push(`  whole model: ${macLine(r.modelMacs.before, r.modelMacs.after)}`);
   for (const f of r.refused) lines.push(`  not rewritten (${f.code}): ${f.reason}`);
   for (const g of r.alreadyGap) lines.push(`  already a GAP head: Conv '${nodeLabel(g.conv)}'${g.classes !== undefined ? ` (${g.classes} classes)` : ''} → GlobalAveragePool '${nodeLabel(g.pool)}' — nothing to rewrite`);
   for (const o of r.cam?.outputs ?? []) {
@@ -85,9 +84,6 @@ function freedWhat(s: SizeReport): string {
   const what = s.free.size && s.free.batch ? 'size and batch' : s.free.size ? 'size' : 'batch';
   return s.batchWasSymbolic && s.free.size ? 'size (and the batch, symbolic already)' : what;
 }
-
-/** A check point: "352×352", "288×384 batch 3". */
-const checkPoint = (c: SizeCheck, s: SizeReport): string => pointText(c, s.batch);
 
 /** --dynamic-size / --dynamic-batch: what the input became, what was freed, how the checks went. */
 export function sizeLines(s: SizeReport): string[] {
@@ -114,7 +110,7 @@ export function sizeLines(s: SizeReport): string[] {
         ...(k.reshapes.count ? [`${k.reshapes.count < k.reshapes.of ? `${k.reshapes.count} of ` : ''}the freed Reshapes' outputs max abs ${errorText(k.reshapes.maxAbsError)}${k.reshapes.ok ? '' : ' DIFFERENT'}`] : []),
       ].join(', ');
       const status = k.problems.length ? 'FAILED' : 'ok';
-      lines.push(`    at ${checkPoint(k, s)}: ${status}${against ? ` — vs ${against}${outs ? `: ${outs}` : ''}` : ''}`);
+      lines.push(`    at ${pointText(k, s.batch)}: ${status}${against ? ` — vs ${against}${outs ? `: ${outs}` : ''}` : ''}`);
       for (const p of k.problems) lines.push(`      ${p}`);
     }
     if (c.status === 'failed') for (const p of c.problems.filter((p) => !p.startsWith('at '))) lines.push(`    ${p}`);
@@ -149,7 +145,7 @@ const alreadyGapJson = (g: AlreadyGap): object => ({ kind: g.kind, pool: nodeLab
 const freedJson = (f: ReshapeFree): object => ({ node: nodeLabel(f.node), target: f.target, becomes: f.words });
 
 // `op` and `reason` are the fields --json gave pins before they had a kind and a detail.
-export const pinJson = (p: SizePin): object => ({
+const pinJson = (p: SizePin): object => ({
   kind: p.kind, node: p.node ? nodeLabel(p.node) : null, op: p.node?.op_type ?? null, ...(p.input !== undefined ? { input: p.input } : {}),
   detail: p.detail, reason: p.detail, found: p.found, fixedByRewrite: p.fixedByRewrite,
 });

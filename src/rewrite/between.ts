@@ -16,7 +16,8 @@ import { noMatch, type NoMatch } from './reasons.js';
  */
 export interface BetweenOp {
   readonly node: NodeProto;
-  readonly role: 'drop-unit-dims' | 'no-op' | 'batchnorm' | 'kept';
+  /** unit-dims: moves, drops or inserts unit dims, or does nothing at inference (unitDimStep). */
+  readonly role: 'unit-dims' | 'batchnorm' | 'kept';
 }
 
 /**
@@ -116,7 +117,7 @@ export function classifyBetween(graph: GraphView, node: NodeProto, layout: Featu
   }
   const step = unitDimStep(graph, node, layout, shapes);
   if (step && 'code' in step) return step;
-  if (step) return { op: { node, role: op === 'Identity' || op === 'Dropout' ? 'no-op' : 'drop-unit-dims' }, layout: step };
+  if (step) return { op: { node, role: 'unit-dims' }, layout: step };
   if (op === 'BatchNormalization') {
     if (isTrainingMode(graph, node)) return noMatch('training-output-used', `BatchNormalization '${label}' runs in training mode`, node);
     // ONNX normalizes axis 1: the channels only in the [N, C, …] layout.

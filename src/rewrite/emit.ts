@@ -1,11 +1,13 @@
 // What the apply steps of several rules share: naming new nodes, adding a layer's weights as Conv
-// parameters, building the Conv, and listing what an edit removed.
+// parameters, building the Conv, dropping stale value_info, and listing what an edit removed and
+// which layers it converted.
 
 import type { GraphView } from '../graph/graph.js';
 import { makeNode } from '../onnx/builder.js';
 import type { NodeProto } from '../onnx/schema.js';
 import type { TensorBytes } from '../onnx/tensor.js';
-import type { LinearLayer } from './linear.js';
+import { layerOps, type LinearLayer } from './linear.js';
+import type { TailChange } from './rule.js';
 import { linearToConv, type ChannelAffine } from './weights.js';
 
 /** The stem new nodes are named after: `<base>/gapify/Conv`. */
@@ -16,8 +18,6 @@ export function baseName(n: NodeProto): string {
 export interface ConvParamNames {
   readonly weight: string;
   readonly bias?: string;
-  /** A BatchNormalization was folded in. */
-  readonly folded: boolean;
   /** Nodes added to compute the parameters (a QDQ weight's new DequantizeLinear). */
   readonly nodes?: readonly NodeProto[];
 }
@@ -31,7 +31,7 @@ export function addConvParams(graph: GraphView, layer: LinearLayer, kernel: numb
   }, bytes, affine);
   graph.addInitializer(params.weight);
   if (params.bias) graph.addInitializer(params.bias);
-  return { weight: params.weight.name!, ...(params.bias ? { bias: params.bias.name! } : {}), folded: !!affine };
+  return { weight: params.weight.name!, ...(params.bias ? { bias: params.bias.name! } : {}) };
 }
 
 export function convNode(graph: GraphView, base: string, input: string, params: { weight: string; bias?: string }, kernel: number[], output: string): NodeProto {
@@ -43,4 +43,15 @@ export function convNode(graph: GraphView, base: string, input: string, params: 
 export function removedSince(graph: GraphView, before: ReadonlySet<NodeProto>): NodeProto[] {
   const kept = new Set(graph.nodes);
   return [...before].filter((n) => !kept.has(n));
+}
+
+/** Values that were [N, K] vectors and are maps now: their declared shapes would be stale, so they go. */
+export function dropValueInfo(graph: GraphView, values: readonly string[]): void {
+  const stale = new Set(values);
+  if (stale.size) graph.valueInfo = graph.valueInfo.filter((v) => !stale.has(v.name ?? ''));
+}
+
+/** A converted layer as the change lists it: the layer, its op(s) and weight, and the Conv it became. */
+export function convertedLayer(layer: LinearLayer, kernel: readonly number[]): TailChange['layers'][number] {
+  return { node: layer.nodes[0]!, op: layerOps(layer), weight: [layer.outFeatures, layer.inFeatures], became: `Conv ${kernel.join('×')}` };
 }

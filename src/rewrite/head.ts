@@ -9,7 +9,7 @@ import type { NodeProto } from '../onnx/schema.js';
 import { countChange, dimsText, nodeLabel, thousands } from '../text.js';
 import type { BetweenOp } from './between.js';
 import { spatialSize } from './cost.js';
-import { baseName, convNode, removedSince, type ConvParamNames } from './emit.js';
+import { baseName, convNode, convertedLayer, dropValueInfo, removedSince, type ConvParamNames } from './emit.js';
 import { followingLayers, layerOps, layerParams, type LinearLayer } from './linear.js';
 import { elementwiseRegion, isElementwiseOn, isFinalScores, isLinearLayerOp } from './ops.js';
 import { DISGUISED_NOTE, keepsDims, poolParts, type GlobalPool, type PoolWalk } from './pool.js';
@@ -157,8 +157,9 @@ export interface HeadRewrite {
  * (pool-first), the later ones 1×1 Convs on the pooled maps, the last one's scores flattened into
  * its old output name. Old nodes go only when nothing else reads them.
  */
-export function applyHead(graph: GraphView, m: HeadMatch, order: Order | undefined, cost: TailCost, how: HeadRewrite): Omit<TailChange, 'tail'> {
+export function applyHead(graph: GraphView, m: HeadMatch, order: Order | undefined, how: HeadRewrite): Omit<TailChange, 'tail'> {
   const { pool, layers, outputs, featureShape } = m;
+  const cost = headCost(m);
   const [first, ...rest] = layers as [LinearLayer, ...LinearLayer[]];
   const base = baseName(first.nodes[0]!);
   const kernel = featureShape.slice(2).map(() => 1);
@@ -196,9 +197,7 @@ export function applyHead(graph: GraphView, m: HeadMatch, order: Order | undefin
   });
   graph.detach([...layers.flatMap((l) => l.nodes), ...m.after]);
   graph.removeDead([...m.between.map((b) => b.node), ...poolParts(pool)]);
-  // Values between the layers are maps now: their declared [N, K] shapes would be stale.
-  const reshaped = new Set(m.reshapedValues);
-  if (reshaped.size) graph.valueInfo = graph.valueInfo.filter((v) => !reshaped.has(v.name ?? ''));
+  dropValueInfo(graph, m.reshapedValues);
 
   const notes: string[] = [...(how.notes ?? [])];
   if (!single) {
@@ -210,7 +209,7 @@ export function applyHead(graph: GraphView, m: HeadMatch, order: Order | undefin
   if (pool.disguised) notes.push(DISGUISED_NOTE(pool.node));
   return {
     ...(order ? { order } : {}),
-    layers: layers.map((l) => ({ node: l.nodes[0]!, op: layerOps(l), weight: [l.outFeatures, l.inFeatures], became: `Conv ${kernel.join('×')}` })),
+    layers: layers.map((l) => convertedLayer(l, kernel)),
     removed: removedSince(graph, before), added,
     ...(classMap ? { classMap } : {}),
     params: cost.params,
@@ -241,7 +240,8 @@ const layerText = (l: LinearLayer): string => `${layerOps(l)} '${nodeLabel(l.nod
  * Lint's line for a head: its layers, what they become (`into`, e.g. "1×1 Conv"), its share and the
  * MACs of the orders it can be written in.
  */
-export function describeHead(m: HeadMatch, words: LintWords, cost: TailCost, orders: readonly Order[], into: (n: number) => string): TailDescription {
+export function describeHead(m: HeadMatch, words: LintWords, orders: readonly Order[], into: (n: number) => string): TailDescription {
+  const cost = headCost(m);
   const before = cost.macs.before!;
   const convFirst = orders.includes('conv-first') ? `, conv-first ${countChange(before, cost.macs.convFirst)} on a ${dimsText(m.featureShape.slice(1))} map` : '';
   const message = `${m.pool.node.op_type} '${nodeLabel(m.pool.node)}' → ${m.layers.map(layerText).join(' → ')} can be rewritten exactly into ${into(m.layers.length)} + GlobalAveragePool; `

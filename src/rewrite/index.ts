@@ -2,7 +2,7 @@
 // forms are rules (rules/*.ts, one file each); this module knows none of them.
 
 import { GraphStructureError, GraphView } from '../graph/graph.js';
-import { inferShapes, type Dim, type Shape, type ShapeInference } from '../graph/shapes.js';
+import { inferShapes, type Dim, type ShapeInference } from '../graph/shapes.js';
 import { ModelError } from '../errors.js';
 import { TensorError } from '../onnx/tensor.js';
 import type { ModelFile } from '../onnx/model-io.js';
@@ -11,6 +11,7 @@ import type { InputShapeSpec } from '../verify/input-shapes.js';
 import { resolveInputs, type ResolvedInput } from '../verify/inputs.js';
 import { probeValues } from '../verify/probe.js';
 import { findClassifierTails } from './find.js';
+import { knownDims } from './read.js';
 import { decideOrder, type AlreadyGap, type Finding, type OrderOption, type Refusal, type Tail, type TailChange } from './rule.js';
 
 export { ORDERS, decideOrder, type AlreadyGap, type Finding, type Order, type OrderOption, type Refusal, type Tail, type TailChange, type TailCost, type TailMatch, type TailRule } from './rule.js';
@@ -33,7 +34,7 @@ export const alreadyGapOf = (a: Pick<Analysis, 'findings'>): AlreadyGap[] => a.f
 const SHAPE_SENSITIVE = new Set(['GlobalAveragePool', 'GlobalMaxPool', 'ReduceMean', 'ReduceMax', 'AveragePool', 'MaxPool', 'Flatten', 'Reshape', 'Squeeze']);
 
 /** Builds the graph view (checking its structure) and finds every classifier tail. */
-export function analyzeModel(file: ModelFile, inputShapes?: ReadonlyMap<string, readonly Dim[]>, extraShapes?: ReadonlyMap<string, Shape>): Analysis {
+export function analyzeModel(file: ModelFile, inputShapes?: ReadonlyMap<string, readonly Dim[]>): Analysis {
   const graph = new GraphView(file.model.graph!, file.opset);
   try {
     graph.validate();
@@ -42,12 +43,7 @@ export function analyzeModel(file: ModelFile, inputShapes?: ReadonlyMap<string, 
     throw e;
   }
   const shapes = inferShapes(graph, inputShapes);
-  if (extraShapes) for (const [k, v] of extraShapes) if (!isConcrete(shapes.shapes.get(k))) shapes.shapes.set(k, [...v]);
   return { file, graph, shapes, findings: findClassifierTails(graph, shapes.shapes) };
-}
-
-function isConcrete(s: Shape | undefined): boolean {
-  return !!s && s.every((d) => typeof d === 'number');
 }
 
 /** Values whose shapes static inference could not pin down but a rule would like to know. */
@@ -56,7 +52,7 @@ export function missingShapes(analysis: Analysis): string[] {
   for (const n of analysis.graph.nodes) {
     if (!SHAPE_SENSITIVE.has(n.op_type ?? '')) continue;
     for (const v of [n.input[0], n.output[0]]) {
-      if (v && !isConcrete(analysis.shapes.shapes.get(v)) && !analysis.graph.initializers.has(v)) wanted.add(v);
+      if (v && knownDims(analysis.shapes.shapes.get(v)) === undefined && !analysis.graph.initializers.has(v)) wanted.add(v);
     }
   }
   return [...wanted];
@@ -65,15 +61,18 @@ export function missingShapes(analysis: Analysis): string[] {
 /** The findings of a model that is no file of its own (a rewrite, say), at these input dims. */
 export function findingsOf(model: ModelProto, opset: number, inputs: readonly ResolvedInput[]): Finding[] {
   const graph = new GraphView(model.graph!, opset);
-  const shapes = inferShapes(graph, new Map(inputs.map((i) => [i.name, [...i.shape]])));
+  const shapes = inferShapes(graph, inputDims(inputs));
   return findClassifierTails(graph, shapes.shapes);
 }
 
 /** Concrete input dims for shape inference: the same ones verification feeds. */
 export function analysisInputs(file: ModelFile, spec: InputShapeSpec): { inputs: ResolvedInput[]; dims: Map<string, Dim[]> } {
   const inputs = resolveInputs(file.model, spec, { label: file.path });
-  return { inputs, dims: new Map(inputs.map((i) => [i.name, [...i.shape]])) };
+  return { inputs, dims: inputDims(inputs) };
 }
+
+/** Each input's dims by name, as shape inference takes them. */
+const inputDims = (inputs: readonly ResolvedInput[]): Map<string, Dim[]> => new Map(inputs.map((i) => [i.name, [...i.shape]]));
 
 /**
  * Analysis with onnxruntime's help where static shape inference is stuck (an op it doesn't know
@@ -81,16 +80,18 @@ export function analysisInputs(file: ModelFile, spec: InputShapeSpec): { inputs:
  */
 export async function analyzeWithProbe(file: ModelFile, spec: InputShapeSpec, probe: boolean, log?: (l: string) => void): Promise<{ analysis: Analysis; inputs: ResolvedInput[] }> {
   const { inputs, dims } = analysisInputs(file, spec);
-  let analysis = analyzeModel(file, dims);
-  const missing = missingShapes(analysis);
+  const analysis = analyzeModel(file, dims);
   const needsProbe = refusalsOf(analysis).some((f) => f.code === 'unknown-dims');
-  if (probe && needsProbe && missing.length > 0) {
-    log?.(`probing ${missing.length} shape(s) with onnxruntime`);
-    const probed = await probeValues(file, file.model, missing, { inputs });
-    const extra = new Map<string, Shape>([...probed].map(([k, v]) => [k, v.dims]));
-    analysis = analyzeModel(file, dims, extra);
-  }
-  return { analysis, inputs };
+  if (!probe || !needsProbe) return { analysis, inputs };
+  const missing = missingShapes(analysis);
+  if (missing.length === 0) return { analysis, inputs };
+  log?.(`probing ${missing.length} shape(s) with onnxruntime`);
+  const probed = await probeValues(file, file.model, missing, { inputs });
+  // The probed shapes fill in what inference left open (never what it knew); the graph and the
+  // rest of the inference stand, so only the search runs again.
+  const { graph, shapes } = analysis;
+  for (const [k, v] of probed) if (knownDims(shapes.shapes.get(k)) === undefined) shapes.shapes.set(k, [...v.dims]);
+  return { analysis: { ...analysis, findings: findClassifierTails(graph, shapes.shapes) }, inputs };
 }
 
 export interface RewriteOptions {

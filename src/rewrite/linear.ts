@@ -136,7 +136,7 @@ function finishLinear(
 const MAX_LAYERS = 256;
 
 /** An MLP head's layers after the first, and the values between them (they become maps when rewritten). */
-export interface FollowingLayers {
+interface FollowingLayers {
   readonly layers: LinearLayer[];
   /** Every value from the first layer's output to the last layer's input: activations, Dropout masks. */
   readonly between: string[];

@@ -4,7 +4,7 @@
 import type { GraphView } from '../graph/graph.js';
 import { attrInt, isDefaultDomain } from '../graph/graph.js';
 import type { NodeProto } from '../onnx/schema.js';
-import { elementCount } from '../onnx/tensor.js';
+import { constantCount } from './read.js';
 
 /** Unary elementwise ops: apply per element whatever the rank. */
 const UNARY_ELEMENTWISE = new Set([
@@ -19,13 +19,7 @@ const BINARY_ELEMENTWISE = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'M
 const SCORE_CONSUMERS = new Set(['Softmax', 'LogSoftmax', 'ArgMax', 'ArgMin', 'TopK', 'Sigmoid', 'Identity', 'Cast']);
 
 export function isScalarConstant(graph: GraphView, value: string): boolean {
-  const t = graph.constant(value);
-  if (!t) return false;
-  try {
-    return elementCount(t.dims) === 1;
-  } catch {
-    return false;
-  }
+  return constantCount(graph, value) === 1;
 }
 
 /**

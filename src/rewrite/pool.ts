@@ -136,7 +136,7 @@ function poolOf(graph: GraphView, value: string, shapes: Shapes): { pool: Global
 }
 
 /** A linear layer found behind an op that blocks the rewrite, and the nodes on the way to it. */
-export interface Ahead {
+interface Ahead {
   readonly layer: NodeProto;
   readonly path: readonly NodeProto[];
 }
@@ -202,7 +202,6 @@ export interface PoolWalk {
   readonly reachesOutputWithoutLinear: boolean;
 }
 
-/** The rank of the pool's output: the map's rank, or 2 when it drops the spatial axes. */
 /**
  * `node` (a ReduceMean or ReduceMax over the spatial axes `axes` of its input) finishing what the
  * same op, its input's only producer and reader, began over the other spatial axes: that first op.
@@ -235,7 +234,7 @@ function pooledLayout(pool: GlobalPool, mapRank: number, shapes: Shapes): Featur
  * the only reader of what it reads: a channels-last Linear's [N, 1, 1, K] → Flatten. A refusal when
  * the output is read as it is.
  */
-export function followToFlat(graph: GraphView, value: string, layout: FeatureLayout, shapes: Shapes): { after: NodeProto[]; output: string } | NoMatch {
+function followToFlat(graph: GraphView, value: string, layout: FeatureLayout, shapes: Shapes): { after: NodeProto[]; output: string } | NoMatch {
   const after: NodeProto[] = [];
   while (layout.rank !== 2) {
     // Shape/Size read only the dims (the Reshape target of x.view(x.size(0), -1)): not readers of the values.
@@ -259,7 +258,7 @@ export interface WalkDialect {
   linear(graph: GraphView, node: NodeProto, value: string, rank: number): LinearLayer | NoMatch | undefined;
 }
 
-export const FLOAT_WALK: WalkDialect = { between: classifyBetween, linear: (graph, node, value, rank) => matchLinear(graph, node, value, false, rank) };
+const FLOAT_WALK: WalkDialect = { between: classifyBetween, linear: (graph, node, value, rank) => matchLinear(graph, node, value, false, rank) };
 
 /**
  * From a global pool's output, every path through absorbable ops to a linear layer. Paths that
@@ -390,5 +389,3 @@ export function convBeforePool(graph: GraphView, value: string): NodeProto | und
   }
   return undefined;
 }
-
-/** Every classifier tail in the graph, rewritable or not, and already-GAP heads. */

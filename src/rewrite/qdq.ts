@@ -5,9 +5,10 @@
 import { attrInt, isDefaultDomain, type GraphView } from '../graph/graph.js';
 import type { NodeProto, TensorProto } from '../onnx/schema.js';
 import { DataType } from '../onnx/schema.js';
-import { elementCount, isFloatDType } from '../onnx/tensor.js';
+import { isFloatDType } from '../onnx/tensor.js';
 import { nodeLabel } from '../text.js';
 import type { FeatureLayout } from './between.js';
+import { constantCount } from './read.js';
 import { noMatch, type NoMatch } from './reasons.js';
 
 const INTEGER_TYPES = new Set<number>([DataType.INT8, DataType.UINT8, DataType.INT16, DataType.UINT16, DataType.INT32]);
@@ -30,17 +31,6 @@ export interface Dequantized {
 }
 
 const isQuantOp = (n: NodeProto | undefined, op: string): n is NodeProto => !!n && n.op_type === op && isDefaultDomain(n);
-
-/** Elements of a constant input; undefined when not a constant. */
-function constantCount(graph: GraphView, value: string | undefined): number | undefined {
-  const t = value ? graph.constant(value) : undefined;
-  if (!t) return undefined;
-  try {
-    return elementCount(t.dims);
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * `value` as a dequantized integer constant — a QDQ model's weight or bias — or a refusal when it is

@@ -1,4 +1,4 @@
-// Small read-only readers the matchers share: constant ints, axes, known dims.
+// Small read-only readers the matchers share: constant sizes and ints, axes, known dims.
 
 import { attrInts, type GraphView } from '../graph/graph.js';
 import type { Shape } from '../graph/shapes.js';
@@ -8,6 +8,17 @@ import { elementCount, readInts } from '../onnx/tensor.js';
 export function knownDims(shape: Shape | undefined): number[] | undefined {
   if (!shape || shape.some((d) => typeof d !== 'number')) return undefined;
   return shape as number[];
+}
+
+/** Elements of a constant input; undefined when not a constant. */
+export function constantCount(graph: GraphView, value: string | undefined): number | undefined {
+  const t = value ? graph.constant(value) : undefined;
+  if (!t) return undefined;
+  try {
+    return elementCount(t.dims);
+  } catch {
+    return undefined;
+  }
 }
 
 export function constInts(graph: GraphView, value: string | undefined): number[] | undefined {

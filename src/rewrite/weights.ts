@@ -20,7 +20,7 @@ export interface ConvParams {
 }
 
 /** The same data under a new name and dims — no bytes copied. */
-function sameData(t: TensorProto, name: string, dims: number[]): TensorProto {
+export function sameData(t: TensorProto, name: string, dims: number[]): TensorProto {
   return { ...t, name, dims };
 }
 
@@ -99,7 +99,8 @@ export function linearToConv(layer: LinearLayer, spatial: number[], names: { wei
   return { weight, bias: makeTensor(names.bias(), layer.bias?.data_type ?? dtype, [K], biasValues) };
 }
 
-function transposeValues(values: Float64Array, rows: number, cols: number): Float64Array {
+/** Transposes a [rows, cols] matrix of values into [cols, rows]. */
+export function transposeValues(values: ArrayLike<number>, rows: number, cols: number): Float64Array {
   const out = new Float64Array(values.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = values[r * cols + c]!;
   return out;

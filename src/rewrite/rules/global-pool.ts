@@ -72,7 +72,7 @@ export const globalPoolRule: TailRule<GlobalTailMatch> = {
 
   apply(graph, m, order, bytes) {
     const affine = foldBetween(graph, m, bytes);
-    return applyHead(graph, m, order, this.cost(m), {
+    return applyHead(graph, m, order, {
       // A BatchNormalization before the first layer folds into its weights; the others have none.
       params: (layer, kernel, i) => addConvParams(graph, layer, kernel, bytes, i === 0 ? affine : undefined),
       notes: affine ? ['BatchNormalization folded into the Conv weights and bias'] : [],
@@ -80,7 +80,7 @@ export const globalPoolRule: TailRule<GlobalTailMatch> = {
   },
 
   describe(m, words) {
-    return describeHead(m, words, this.cost(m), this.orders(m), (n) => (n === 1 ? '1×1 Conv' : `${n} 1×1 Convs`));
+    return describeHead(m, words, this.orders(m), (n) => (n === 1 ? '1×1 Conv' : `${n} 1×1 Convs`));
   },
 
   pins: (m) => disguisedPoolPins(m.pool, m.featureShape),

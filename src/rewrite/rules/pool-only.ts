@@ -27,8 +27,8 @@ export const poolOnlyRule: TailRule<PoolOnlyMatch> = {
     const answer = matchGlobalPool(graph, node, shapes);
     if (!answer || 'code' in answer || answer.max || !answer.pool.disguised) return undefined;
     const { pool } = answer;
-    const featureShape = shapes.get(pool.input);
-    if (!featureShape) return undefined;
+    // Known: matchGlobalPool calls a pool disguised only when its map's dims are known.
+    const featureShape = shapes.get(pool.input)!;
     const walked = walkFromPool(graph, pool, shapes);
     if (walked.tails.length || walked.refusals.length) return undefined;
     const m: PoolOnlyMatch = { at: node, featureShape, layers: [], output: pool.output, classMaps: false, pool };

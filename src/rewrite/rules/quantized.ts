@@ -30,6 +30,7 @@ import { disguisedPoolPins, matchGlobalPool, walkFromPool, type WalkDialect } fr
 import { activationQuant, isQuantizeOp } from '../qdq.js';
 import { noMatch, type NoMatch } from '../reasons.js';
 import { classMapOf, type TailRule } from '../rule.js';
+import { sameData, transposeValues } from '../weights.js';
 
 export interface QuantizedMatch extends HeadMatch {
   /** The activation Q/DQ between pool and first layer, in order: the rewrite keeps them. */
@@ -67,10 +68,6 @@ function finish(graph: GraphView, m: HeadMatch): QuantizedMatch | NoMatch {
   return { ...m, kept, reshapedValues: [...m.reshapedValues, ...kept.map((k) => k.output[0] ?? '')] };
 }
 
-/** The same bytes under a new name and dims. */
-const sameData = (t: TensorProto, name: string, dims: number[]): TensorProto => ({ ...t, name, dims });
-
-
 /**
  * Conv parameters of a layer with dequantized weights: the integer weight as [K, C, 1, 1] (its
  * bytes, or transposed as integers) behind a new DequantizeLinear whose per-channel axis follows
@@ -94,9 +91,7 @@ function dequantizedConvParams(graph: GraphView, layer: LinearLayer, kernel: num
   } else {
     // [C, K] → [K, C]: integers moved as integers, a QAT float weight as floats (no rounding either way).
     const v = dq.quantize ? readFloats(dq.x, bytes) : readInts(dq.x, bytes);
-    const t = new Array<number>(v.length);
-    for (let c = 0; c < C; c++) for (let k = 0; k < K; k++) t[k * C + c] = v[c * K + k]!;
-    x = makeTensor(name, dq.x.data_type!, dims, t);
+    x = makeTensor(name, dq.x.data_type!, dims, transposeValues(v, C, K));
   }
   graph.addInitializer(x);
   // Per-axis scales: along the outputs (axis 0 of [K, C]; 1 of [C, K]) → the Conv's axis 0, else its axis 1.
@@ -105,7 +100,7 @@ function dequantizedConvParams(graph: GraphView, layer: LinearLayer, kernel: num
   const quantize = dq.quantize && quantizationLike(graph, dq.quantize, name, axis);
   const weight = quantizationLike(graph, dq.node, quantize?.output[0] ?? name, axis);
   const b = bias ?? (layer.biasName ? dequantizedBias(graph, layer, bytes) : undefined);
-  return { weight: weight.output[0]!, ...(b ? { bias: b.value } : {}), folded: false, nodes: [...(quantize ? [quantize] : []), weight, ...(b?.node ? [b.node] : [])] };
+  return { weight: weight.output[0]!, ...(b ? { bias: b.value } : {}), nodes: [...(quantize ? [quantize] : []), weight, ...(b?.node ? [b.node] : [])] };
 }
 
 /** A node like `like` (a QuantizeLinear or DequantizeLinear: same scale, zero point, attributes) of `x`, per-axis along `axis`. */
@@ -157,7 +152,7 @@ export const quantizedRule: TailRule<QuantizedMatch> = {
   cost: headCost,
 
   apply(graph, m, order, bytes) {
-    return applyHead(graph, m, order, this.cost(m), {
+    return applyHead(graph, m, order, {
       params: (layer, kernel) => dequantizedConvParams(graph, layer, kernel, bytes),
       // The kept Q/DQ now read the pooled [N, C, 1, 1] map, one after the other, the Conv the last.
       poolFirstInput: (pooled) => m.kept.reduce((input, k) => {
@@ -174,7 +169,7 @@ export const quantizedRule: TailRule<QuantizedMatch> = {
   },
 
   describe(m, words) {
-    return describeHead(m, words, this.cost(m), this.orders(m), (n) => `${n === 1 ? '1×1 Conv' : `${n} 1×1 Convs`} with the same quantized weights`);
+    return describeHead(m, words, this.orders(m), (n) => `${n === 1 ? '1×1 Conv' : `${n} 1×1 Convs`} with the same quantized weights`);
   },
 
   pins: (m) => disguisedPoolPins(m.pool, m.featureShape),

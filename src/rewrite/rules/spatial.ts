@@ -20,8 +20,8 @@ import type { Shapes } from '../../graph/shapes.js';
 import { makeNode } from '../../onnx/builder.js';
 import type { NodeProto } from '../../onnx/schema.js';
 import { dimsText, nodeLabel, shapeText, thousands } from '../../text.js';
-import { addConvParams, baseName, convNode, removedSince } from '../emit.js';
-import { followingLayers, layerOps, layerParams, matchLinear } from '../linear.js';
+import { addConvParams, baseName, convNode, convertedLayer, dropValueInfo, removedSince } from '../emit.js';
+import { followingLayers, layerParams, matchLinear } from '../linear.js';
 import { isFinalScores, isLinearLayerOp, isTrainingMode } from '../ops.js';
 import { pooledUpstream } from '../pool.js';
 import { knownDims } from '../read.js';
@@ -124,13 +124,12 @@ export const spatialRule: TailRule<SpatialMatch> = {
       // Inner layers keep their output names: the activations between them read those.
       const out = i === last ? graph.uniqueName(`${layer.output}_class_map`) : layer.output;
       const conv = convNode(graph, baseName(layer.nodes[0]!), i === 0 ? m.input : layer.input, names, kernel, out);
-      // Add before detaching, so the map the conv reads is never seen as dead.
-      graph.nodes.push(conv);
-      graph.invalidate();
+      // Add (at the end) before detaching, so the map the conv reads is never seen as dead.
+      graph.insertAfter(undefined, [conv]);
       graph.detach(layer.nodes);
       added.push(conv);
       classMap = out;
-      return { node: layer.nodes[0]!, op: layerOps(layer), weight: [layer.outFeatures, layer.inFeatures], became: `Conv ${kernel.join('×')}` };
+      return convertedLayer(layer, kernel);
     });
     const lastLayer = m.layers[last]!;
     const base = baseName(lastLayer.nodes[0]!);
@@ -140,12 +139,9 @@ export const spatialRule: TailRule<SpatialMatch> = {
       makeNode('Flatten', [pooled], [lastLayer.output], { axis: 1 }, graph.uniqueName(`${base}/gapify/Flatten`)),
     ];
     added.push(...closing);
-    graph.nodes.push(...closing);
-    graph.invalidate();
+    graph.insertAfter(undefined, closing);
     graph.removeDead([m.at]);
-    // Values between the layers are maps now: their declared [N, K] shapes would be stale.
-    const reshaped = new Set(m.reshapedValues);
-    graph.valueInfo = graph.valueInfo.filter((v) => !reshaped.has(v.name ?? ''));
+    dropValueInfo(graph, m.reshapedValues);
     graph.sort();
     const cost = this.cost(m);
     return {
